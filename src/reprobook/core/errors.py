@@ -1,0 +1,27 @@
+"""Errors the book raises for bad input. Each message names the file and the problem."""
+
+from __future__ import annotations
+
+
+class ReprobookError(Exception):
+    """Base class: an error a reader can fix (bad input, missing data, a failed notebook)."""
+
+
+class ProfileError(ReprobookError):
+    """A profile file is missing, unreadable, or malformed."""
+
+
+class ParameterError(ReprobookError):
+    """A parameter is unknown to the notebooks it is given to, or has the wrong type."""
+
+
+class ChapterError(ReprobookError):
+    """A chapter is unknown, or its ``chapter.yaml`` is malformed."""
+
+
+class DataError(ReprobookError):
+    """A data set is missing, offline, truncated, or fails its checksum."""
+
+
+class NotebookFailed(ReprobookError):
+    """A notebook raised, or ran past its time budget."""

@@ -1,0 +1,199 @@
+"""Profiles: named sets of papermill parameters, and their validation (DESIGN.md §3).
+
+A profile file ``profiles/<name>.yaml``::
+
+    description: real results at reduced scale
+    budget: {per_notebook_s: 240, per_chapter_s: 240, cell_timeout_s: 240}
+    defaults: {seed: 0, device: auto}       # offered to every notebook that declares the key
+    chapters:
+      fedimpro: {rounds: 30}                # offered to that chapter's notebooks that declare it
+
+Rules (an unknown or mistyped parameter is an error, never papermill's warning):
+
+- a key in ``defaults`` must be declared by at least one notebook of the book;
+- a key under ``chapters.<slug>`` must be declared by at least one notebook of that chapter;
+- a key given on the command line (``-p key=value``) must be declared by a selected notebook;
+- a value must match the type of the notebook's default (an int is accepted for a float).
+
+A key is passed only to the notebooks whose ``parameters`` cell declares it; the runner always
+passes ``profile`` (the profile's name) to notebooks that declare it.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .chapters import Chapter
+from .errors import ParameterError, ProfileError
+from .paths import repo_root
+from .yamlio import check_keys, read_yaml_mapping
+
+PROFILE_KEYS = {"description", "budget", "defaults", "chapters"}
+BUDGET_KEYS = {"per_notebook_s", "per_chapter_s", "cell_timeout_s"}
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Time limits in seconds; ``None`` means unlimited."""
+
+    per_notebook_s: float | None = None
+    per_chapter_s: float | None = None
+    cell_timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    path: Path
+    description: str
+    budget: Budget
+    defaults: dict[str, Any] = field(default_factory=dict)
+    chapters: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def profile_names(root: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in ((root or repo_root()) / "profiles").glob("*.yaml"))
+
+
+def load_profile(name: str, root: Path | None = None) -> Profile:
+    """Load ``profiles/<name>.yaml`` (or a path); malformed files raise :class:`ProfileError`."""
+    root = root or repo_root()
+    path = Path(name) if name.endswith((".yaml", ".yml")) else root / "profiles" / f"{name}.yaml"
+    if not path.is_file():
+        raise ProfileError(f"{path}: no such profile; known profiles: {profile_names(root)}")
+    data = read_yaml_mapping(path, ProfileError)
+    check_keys(path, data, PROFILE_KEYS, ProfileError)
+    budget = data.get("budget") or {}
+    if not isinstance(budget, dict):
+        raise ProfileError(f"{path}: 'budget' must be a mapping")
+    check_keys(path, budget, BUDGET_KEYS, ProfileError, "budget")
+    for k, v in budget.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+            raise ProfileError(f"{path}: budget.{k} must be a positive number of seconds, got {v!r}")
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ProfileError(f"{path}: 'defaults' must be a mapping of parameter: value")
+    chapters = data.get("chapters") or {}
+    if not isinstance(chapters, dict) or not all(isinstance(v, dict) for v in chapters.values()):
+        raise ProfileError(f"{path}: 'chapters' must map chapter slugs to mappings of parameters")
+    return Profile(name=path.stem, path=path, description=str(data.get("description", "")),
+                   budget=Budget(**budget), defaults=dict(defaults),
+                   chapters={k: dict(v) for k, v in chapters.items()})
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A parameter declared in a notebook's ``parameters`` cell, with its literal default."""
+
+    name: str
+    default: Any  # _MISSING when the default is an expression, not a literal
+
+
+@lru_cache(maxsize=256)
+def _declared_cached(path: str, mtime: float) -> dict[str, Declared]:
+    import papermill
+
+    spec = papermill.inspect_notebook(path)
+    out: dict[str, Declared] = {}
+    for name, info in spec.items():
+        try:
+            default = ast.literal_eval(str(info["default"]))
+        except (ValueError, SyntaxError):
+            default = _MISSING
+        out[name] = Declared(name=name, default=default)
+    return out
+
+
+def declared_parameters(notebook: Path) -> dict[str, Declared]:
+    """The parameters a notebook declares (via :func:`papermill.inspect_notebook`)."""
+    return _declared_cached(str(notebook), notebook.stat().st_mtime)
+
+
+def _type_ok(value: Any, default: Any) -> bool:
+    if default is _MISSING or default is None or value is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
+
+
+def _unknown(key: str, where: str, notebooks: list[Path], root: Path) -> ParameterError:
+    names = sorted({n for nb in notebooks for n in declared_parameters(nb)})
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    listed = ", ".join(str(nb.relative_to(root)) if nb.is_relative_to(root) else str(nb)
+                       for nb in notebooks)
+    return ParameterError(f"{where}: unknown parameter {key!r}: no notebook declares it "
+                          f"({listed}; declared: {names}).{hint}")
+
+
+def resolve(profile: Profile, chapters: list[Chapter], all_chapters: dict[str, Chapter],
+            overrides: dict[str, Any] | None = None,
+            root: Path | None = None) -> dict[Path, dict[str, Any]]:
+    """Parameters for every notebook of ``chapters``: defaults < chapter overrides < ``overrides``.
+
+    Validates the whole profile against the whole book first (so a typo in another chapter's
+    section is caught too), then the command-line ``overrides`` against the selected notebooks.
+    """
+    root = root or repo_root()
+    overrides = overrides or {}
+    every = [nb for ch in all_chapters.values() for nb in ch.notebooks]
+    for key in profile.defaults:
+        if not any(key in declared_parameters(nb) for nb in every):
+            raise _unknown(key, f"{profile.path} defaults", every, root)
+    for slug, params in profile.chapters.items():
+        if slug not in all_chapters:
+            raise ProfileError(f"{profile.path}: chapters.{slug}: no such chapter "
+                               f"(known: {list(all_chapters)})")
+        nbs = list(all_chapters[slug].notebooks)
+        for key in params:
+            if not any(key in declared_parameters(nb) for nb in nbs):
+                raise _unknown(key, f"{profile.path} chapters.{slug}", nbs, root)
+    selected = [nb for ch in chapters for nb in ch.notebooks]
+    for key in overrides:
+        if not any(key in declared_parameters(nb) for nb in selected):
+            raise _unknown(key, "command line (-p)", selected, root)
+
+    resolved: dict[Path, dict[str, Any]] = {}
+    for ch in chapters:
+        layered = {**profile.defaults, **profile.chapters.get(ch.slug, {}), **overrides,
+                   "profile": profile.name}
+        for nb in ch.notebooks:
+            declared = declared_parameters(nb)
+            params = {k: v for k, v in layered.items() if k in declared}
+            for k, v in params.items():
+                if not _type_ok(v, declared[k].default):
+                    rel = nb.relative_to(root) if nb.is_relative_to(root) else nb
+                    raise ParameterError(
+                        f"{rel}: parameter {k!r} expects {type(declared[k].default).__name__} "
+                        f"(default {declared[k].default!r}), got {type(v).__name__} {v!r} "
+                        f"from profile {profile.name!r} or the command line")
+            resolved[nb] = params
+    return resolved
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``key=value`` from the command line; the value is read as YAML (``3``, ``[1,2]``)."""
+    import yaml
+
+    if "=" not in text:
+        raise ParameterError(f"-p {text!r}: expected key=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key.isidentifier():
+        raise ParameterError(f"-p {text!r}: {key!r} is not a valid parameter name")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
