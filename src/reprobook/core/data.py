@@ -91,7 +91,10 @@ def load_manifest(name: str, root: Path | None = None) -> Manifest:
         missing = {"name", "url", "sha256", "size"} - set(f)
         if missing:
             raise DataError(f"{path}: files[{i}] lacks {sorted(missing)}")
-        sha = str(f["sha256"]).lower()
+        if not isinstance(f["sha256"], str):
+            raise DataError(f"{path}: files[{i}].sha256 must be a quoted string (YAML read "
+                            f"{f['sha256']!r}, a {type(f['sha256']).__name__})")
+        sha = f["sha256"].lower()
         if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
             raise DataError(f"{path}: files[{i}].sha256 is not a 64-digit hex digest")
         files.append(DataFile(name=str(f["name"]), url=str(f["url"]), sha256=sha,

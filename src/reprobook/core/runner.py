@@ -61,16 +61,19 @@ def failed_cell(nb_path: Path) -> str:
         nb = nbformat.read(nb_path, as_version=4)
     except Exception as exc:  # noqa: BLE001
         return f"(output notebook unreadable: {exc})"
-    code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    for i, cell in enumerate(code_cells, 1):
+    i = 0  # numbered as in the source notebook: the injected-parameters cell does not count
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        injected = "injected-parameters" in cell.get("metadata", {}).get("tags", [])
+        i += 0 if injected else 1
         pm = cell.get("metadata", {}).get("papermill", {})
         if pm.get("exception") or pm.get("status") in ("failed", "running"):
             first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
             err = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
-            what = f"{err['ename']}: {err['evalue']}" if err else f"status {pm.get('status')}"
-            tags = cell.get("metadata", {}).get("tags", [])
-            label = "injected parameters" if "injected-parameters" in tags else f"code cell {i}"
-            return f"{label} (execution count {cell.get('execution_count')}) `{first[:80]}`: {what}"
+            what = f"{err['ename']}: {err['evalue']}" if err else f"still {pm.get('status')}"
+            label = "the injected parameters cell" if injected else f"code cell {i}"
+            return f"{label} `{first[:80]}`: {what}"
     return "no failing cell recorded"
 
 

@@ -10,6 +10,7 @@ check could not fail). ``matmul_agreement`` compares torch's float64 matmul with
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass
 
@@ -27,11 +28,11 @@ class TrainResult:
 
 
 def synthetic_regression(seed: int, n: int = 512, d: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
-    """y = sin(X w) + 0.1 noise, from a generator seeded with ``seed`` (synthetic data)."""
+    """y = sin(X w / sqrt(d)) + 0.1 noise, from a generator seeded with ``seed`` (synthetic data)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=g)
     w = torch.randn(d, 1, generator=g)
-    y = torch.sin(x @ w) + 0.1 * torch.randn(n, 1, generator=g)
+    y = torch.sin(x @ w / d**0.5) + 0.1 * torch.randn(n, 1, generator=g)
     return x, y
 
 
@@ -76,7 +77,15 @@ def train_digest(seed: int, steps: int, width: int = 64, device: str = "cpu",
     trainer = pl.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, deterministic=True)
-    trainer.fit(model, loader)
+    quiet = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = [q.level for q in quiet]
+    for q in quiet:
+        q.setLevel(logging.WARNING)  # no "GPU available" banners in the book
+    try:
+        trainer.fit(model, loader)
+    finally:
+        for q, lv in zip(quiet, levels):
+            q.setLevel(lv)
     return TrainResult(digest=state_digest(model.cpu()), losses=losses)
 
 
