@@ -58,6 +58,16 @@ class Run:
     device: DeviceChoice
     dir: Path
 
+    @property
+    def rel_dir(self) -> str:
+        """The run folder relative to the repository root (for printing in the book)."""
+        from .paths import repo_root
+
+        try:
+            return str(self.dir.relative_to(repo_root()))
+        except ValueError:
+            return str(self.dir)
+
     def metrics(self, **values: Any) -> dict[str, Any]:
         """Merge ``values`` into ``metrics.json`` (results only; deterministic)."""
         return _merge_json(self.dir / "metrics.json", values)

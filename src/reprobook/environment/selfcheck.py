@@ -10,7 +10,6 @@ check could not fail). ``matmul_agreement`` compares torch's float64 matmul with
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from reprobook.core.seeds import seed_everything
+from reprobook.core.training import quiet_lightning
 
 
 @dataclass(frozen=True)
@@ -74,18 +74,11 @@ def train_digest(seed: int, steps: int, width: int = 64, device: str = "cpu",
     loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(seed))
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
-    trainer = pl.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, deterministic=True)
-    quiet = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
-    levels = [q.level for q in quiet]
-    for q in quiet:
-        q.setLevel(logging.WARNING)  # no "GPU available" banners in the book
-    try:
+    with quiet_lightning():
+        trainer = pl.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False,
+                             enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, deterministic=True)
         trainer.fit(model, loader)
-    finally:
-        for q, lv in zip(quiet, levels):
-            q.setLevel(lv)
     return TrainResult(digest=state_digest(model.cpu()), losses=losses)
 
 
