@@ -1,0 +1,132 @@
+"""Loading LLM serving traces into one schema (BurstGPT §3; the Azure trace for offline runs).
+
+Every loader returns a DataFrame sorted by time with the columns
+
+====================  ===========================================================
+``time``              seconds since the first request (float)
+``model``             ``ChatGPT`` / ``GPT-4`` (BurstGPT) or the Azure service name
+``log_type``          ``Conversation`` / ``API`` (BurstGPT) or the Azure service
+``request_tokens``    prompt length
+``response_tokens``   output length (0 marks a failed request in BurstGPT)
+``failed``            ``response_tokens == 0``
+====================  ===========================================================
+
+and ``df.attrs`` with ``source`` (a short name), ``path``, ``synthetic`` (bool) and ``start``
+(the wall-clock time of ``time == 0`` where the trace has one). Columns are read by *name*, so
+BurstGPT's v1 schema and v3 schema (which inserts ``Session ID`` and ``Elapsed time``) both load.
+A malformed file raises :class:`~reprobook.core.errors.DataError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reprobook.core.data import fetch, fetch_all
+from reprobook.core.errors import DataError
+
+COLUMNS = ["time", "model", "log_type", "request_tokens", "response_tokens", "failed"]
+BURSTGPT_COLUMNS = {"Timestamp": "time", "Model": "model", "Request tokens": "request_tokens",
+                    "Response tokens": "response_tokens", "Log Type": "log_type"}
+AZURE_COLUMNS = {"TIMESTAMP": "time", "ContextTokens": "request_tokens",
+                 "GeneratedTokens": "response_tokens"}
+AZURE_SERVICES = {"code": "AzureLLMInferenceTrace_code.csv",
+                  "conv": "AzureLLMInferenceTrace_conv.csv"}
+
+
+def _read_csv(path: Path, required: dict[str, str]) -> pd.DataFrame:
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable CSV file ({exc})") from exc
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; found {list(header)}")
+    df = pd.read_csv(path, usecols=list(required))
+    if df.empty:
+        raise DataError(f"{path}: the trace has no rows")
+    return df.rename(columns=required)
+
+
+def _check_tokens(df: pd.DataFrame, path: Path, names: dict[str, str]) -> None:
+    original = {v: k for k, v in names.items()}
+    for col in ("request_tokens", "response_tokens"):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() | (values < 0)
+        if bad.any():
+            rows = [int(r) + 2 for r in np.flatnonzero(bad.to_numpy())[:5]]  # header, 1-based
+            raise DataError(f"{path}: column {original[col]!r} has {int(bad.sum())} missing, non-numeric "
+                            f"or negative value(s) (first at line(s) {rows})")
+        df[col] = values.astype(np.int64)
+
+
+def _finish(df: pd.DataFrame, path: Path, source: str, start: pd.Timestamp | None) -> pd.DataFrame:
+    if not df["time"].is_monotonic_increasing:
+        df = df.sort_values("time", kind="stable")
+    df["time"] = df["time"] - df["time"].iloc[0]
+    df["failed"] = df["response_tokens"] == 0
+    df = df[COLUMNS].reset_index(drop=True)
+    df.attrs.update(source=source, path=str(path), synthetic=False,
+                    start=None if start is None else str(start))
+    return df
+
+
+def load_burstgpt(path: Path | str) -> pd.DataFrame:
+    """A BurstGPT CSV (``BurstGPT_1.csv`` .. ``_3.csv``, with or without failures)."""
+    path = Path(path)
+    df = _read_csv(path, BURSTGPT_COLUMNS)
+    times = pd.to_numeric(df["time"], errors="coerce")
+    if times.isna().any():
+        raise DataError(f"{path}: column 'Timestamp' has {int(times.isna().sum())} non-numeric "
+                        f"value(s); expected seconds since the start of the trace")
+    df["time"] = times.astype(float)
+    _check_tokens(df, path, BURSTGPT_COLUMNS)
+    unknown = sorted(set(df["log_type"].astype(str)) - {"Conversation log", "API log"})
+    if unknown:
+        raise DataError(f"{path}: column 'Log Type' has unknown value(s) {unknown[:5]}; expected "
+                        f"'Conversation log' or 'API log'")
+    df["log_type"] = df["log_type"].str.replace(" log", "", regex=False)
+    df["model"] = df["model"].astype(str)
+    return _finish(df, path, source=path.stem, start=None)
+
+
+def load_azure(path: Path | str, service: str) -> pd.DataFrame:
+    """One service of the Azure LLM inference trace 2023 (``code`` or ``conv``)."""
+    path = Path(path)
+    df = _read_csv(path, AZURE_COLUMNS)
+    stamps = pd.to_datetime(df["time"], format="ISO8601", errors="coerce")
+    if stamps.isna().any():
+        first = int(np.flatnonzero(stamps.isna().to_numpy())[0]) + 2
+        raise DataError(f"{path}: column 'TIMESTAMP' has {int(stamps.isna().sum())} unparseable "
+                        f"value(s) (first at line {first})")
+    start = stamps.min()
+    df["time"] = (stamps - start).dt.total_seconds()
+    _check_tokens(df, path, AZURE_COLUMNS)
+    df["model"] = f"Azure {service}"
+    df["log_type"] = service
+    return _finish(df, path, source=f"azure-{service}", start=start)
+
+
+def azure_trace(service: str) -> pd.DataFrame:
+    """The Azure trace of one service, through the data layer (cache, mirror, download)."""
+    if service not in AZURE_SERVICES:
+        raise DataError(f"unknown Azure service {service!r}; known: {sorted(AZURE_SERVICES)}")
+    return load_azure(fetch("azure-llm-inference-2023", AZURE_SERVICES[service]), service)
+
+
+def azure_traces() -> dict[str, pd.DataFrame]:
+    """Both Azure services, ``{"code": ..., "conv": ...}``."""
+    paths = fetch_all("azure-llm-inference-2023")
+    return {s: load_azure(paths[f], s) for s, f in AZURE_SERVICES.items()}
+
+
+def burstgpt_trace(allow_download: bool = False) -> pd.DataFrame | None:
+    """BurstGPT_1 if it is in the cache or the mirror (or downloadable when allowed), else None."""
+    try:
+        return load_burstgpt(fetch("burstgpt", "BurstGPT_1.csv", allow_download=allow_download))
+    except DataError as exc:
+        if "is not in" in str(exc):  # absent (offline): the chapter says so and goes on
+            return None
+        raise
