@@ -38,6 +38,20 @@ def test_notebook_is_clean(path: Path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO)))
+def test_papermill_sees_every_parameter(path: Path):
+    """Every name assigned in the parameters cell is one papermill can parse and override."""
+    import ast
+
+    from reprobook.core.profiles import declared_parameters
+
+    nb = nbformat.read(path, as_version=4)
+    (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assigned = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+                for t in node.targets if isinstance(t, ast.Name)}
+    assert assigned == set(declared_parameters(path)), "papermill cannot parse some lines"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO)))
 def test_notebook_is_in_the_toc(path: Path):
     slug = path.parent.name
     assert f"book/executed/{slug}/{path.stem}" in TOC
@@ -72,3 +86,12 @@ def test_profile_validates_against_every_notebook(name: str):
     assert all(p.get("profile") == name for p in params.values() if "profile" in p)
     if name in DESIGN_PROFILES and name != "cpu-full":
         assert profile.budget.per_notebook_s or profile.budget.cell_timeout_s
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "data" / "manifests").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_data_manifest_is_valid(path: Path):
+    from reprobook.core.data import load_manifest
+
+    m = load_manifest(path.stem, REPO)
+    assert m.files and all(f.url.startswith("https://") and f.size > 0 for f in m.files)

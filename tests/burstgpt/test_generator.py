@@ -31,12 +31,20 @@ def test_same_seed_same_arrays():
 
 def test_piecewise_follows_each_window():
     windows = pd.DataFrame({"start": [0.0, 10_000.0], "end": [10_000.0, 20_000.0],
-                            "alpha": [1.0, 0.25], "beta": [1.0, 0.4]})  # rates 1/(a b): 1.0, 10.0
-    t = G.piecewise_gamma_arrivals(windows, np.random.default_rng(0), rate_scale=2.0)
-    first, second = t[t < 10_000], t[t >= 10_000]
+                            "alpha": [1.0, 0.25], "beta": [1.0, 0.4],  # rates 1/(a b): 1, 10
+                            "rate": [0.5, 3.0]})  # observed rates
+    fitted = G.piecewise_gamma_arrivals(windows, np.random.default_rng(0), rate_scale=2.0,
+                                        match_rate=False)
+    first, second = fitted[fitted < 10_000], fitted[fitted >= 10_000]
     assert abs(first.size / 10_000 - 2.0) < 0.1
     assert abs(second.size / 10_000 - 20.0) < 0.6
-    assert np.all(np.diff(t) >= 0)
+    assert np.all(np.diff(fitted) >= 0)
+    matched = G.piecewise_gamma_arrivals(windows, np.random.default_rng(0), rate_scale=2.0)
+    first, second = matched[matched < 10_000], matched[matched >= 10_000]
+    assert abs(first.size / 10_000 - 1.0) < 0.05
+    assert abs(second.size / 10_000 - 6.0) < 0.3
+    gaps = np.diff(second)
+    assert abs(gaps.std() / gaps.mean() - 2.0) < 0.15  # shape 0.25 kept: CV = 1/sqrt(0.25)
 
 
 def test_replay_scales_time():

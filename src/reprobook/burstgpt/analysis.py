@@ -96,3 +96,27 @@ def failures_vs_load(df: pd.DataFrame, window_s: float = 3600) -> pd.DataFrame:
     w = (df["time"] // window_s).astype(int)
     g = df.groupby(w)["failed"]
     return pd.DataFrame({"requests": g.size(), "failure_rate": g.mean()}).reset_index(names="window")
+
+
+def trace_summary(traces: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per trace: size, span, mean rate, failures, and whether it is synthetic."""
+    rows = []
+    for name, df in traces.items():
+        span = float(df["time"].iloc[-1])
+        rows.append({"trace": name, "requests": len(df), "span_h": span / 3600,
+                     "mean_rate_per_s": len(df) / span if span > 0 else float("nan"),
+                     "mean_request_tokens": float(df["request_tokens"].mean()),
+                     "mean_response_tokens": float(df.loc[~df["failed"], "response_tokens"].mean()),
+                     "failures": int(df["failed"].sum()),
+                     "synthetic": bool(df.attrs.get("synthetic", False))})
+    return pd.DataFrame(rows)
+
+
+def groups(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The trace split by model x log type (BurstGPT's four services), keeping ``attrs``."""
+    out = {}
+    for (model, log_type), g in df.groupby(["model", "log_type"]):
+        g = g.copy()
+        g.attrs = dict(df.attrs)
+        out[f"{model} {log_type}"] = g
+    return out

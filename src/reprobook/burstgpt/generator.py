@@ -68,20 +68,29 @@ def poisson_arrivals(rate: float, duration: float, rng: np.random.Generator) -> 
 
 
 def piecewise_gamma_arrivals(windows: pd.DataFrame, rng: np.random.Generator,
-                             rate_scale: float = 1.0) -> np.ndarray:
-    """Arrivals following fitted windows (columns ``start``, ``end``, ``alpha``, ``beta``).
+                             rate_scale: float = 1.0, match_rate: bool = True) -> np.ndarray:
+    """Arrivals following fitted windows (columns ``start``, ``end``, ``alpha``, ``beta``, ``rate``).
 
-    In window [start, end) the gaps are Gamma(alpha, beta / rate_scale). A window without a fit
-    (NaN alpha) gets a Poisson process at its observed ``rate`` if given, else no arrivals.
+    In window [start, end) the gaps are Gamma with shape alpha(t). With ``match_rate`` (default)
+    the scale is set so that the window's mean rate equals its observed ``rate`` (times
+    ``rate_scale``): beta' = 1 / (alpha * rate). Without it the fitted beta(t) is used as is
+    (rate 1 / (alpha beta)); the two differ when a window's arrivals are bunched into part of it,
+    where a renewal process with the fitted gaps would overshoot the window's count. A window
+    without a fit (NaN alpha) gets a Poisson process at its observed rate.
     """
     parts = []
     for w in windows.itertuples(index=False):
         duration = w.end - w.start
-        if np.isfinite(w.alpha) and np.isfinite(w.beta):
-            rate = rate_scale / (w.alpha * w.beta)
-            parts.append(gamma_arrivals(rate, w.alpha, duration, rng, start=w.start))
-        elif getattr(w, "rate", 0) and w.rate > 0:
-            parts.append(gamma_arrivals(w.rate * rate_scale, 1.0, duration, rng, start=w.start))
+        observed = float(getattr(w, "rate", np.nan))
+        fitted = np.isfinite(w.alpha) and np.isfinite(w.beta)
+        if fitted and not match_rate:
+            rate, shape = rate_scale / (w.alpha * w.beta), w.alpha
+        elif fitted:
+            rate, shape = observed * rate_scale, w.alpha
+        else:
+            rate, shape = observed * rate_scale, 1.0
+        if np.isfinite(rate) and rate > 0:
+            parts.append(gamma_arrivals(rate, shape, duration, rng, start=w.start))
     return np.sort(np.concatenate(parts)) if parts else np.zeros(0)
 
 

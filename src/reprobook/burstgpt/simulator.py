@@ -73,7 +73,8 @@ class SimResult:
                 "failed": float(r["failed"].sum()), "failure_rate": float(r["failed"].mean()),
                 "ttft_p50": q(ttft, 50), "ttft_p99": q(ttft, 99),
                 "tpot_p50": q(tpot, 50), "tpot_p99": q(tpot, 99),
-                "preemptions": float(r["preemptions"].sum()),
+                "preemptions": float(self.counters.get("preemptions_total",
+                                                       r["preemptions"].sum())),
                 "kv_peak": float(self.kv["usage"].max()), "kv_mean": _time_mean(self.kv)}
 
 
