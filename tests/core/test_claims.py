@@ -47,6 +47,12 @@ def test_paired_better_refuses_a_single_seed(bad):
         PairedBetter(min_wins=1).judge(bad)
 
 
+def test_criterion_text_names_its_unit():
+    assert AtLeast(2, partial=1, unit="of 2 traces").describe() == \
+        "reproduced if >= 2 of 2 traces; partially if >= 1 of 2 traces"
+    assert AtMost(0.25).describe() == "reproduced if <= 0.25"
+
+
 def test_numeric_criteria_refuse_non_numbers():
     with pytest.raises(TypeError):
         AtLeast(1).judge("high")

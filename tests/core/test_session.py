@@ -31,6 +31,9 @@ def test_run_writes_metrics_tables_figures_claims(sandbox):
                   criterion=AtLeast(0.9))
     assert c.verdict == "reproduced" and c.profile == "tiny" and c.chapter == "demo"
     assert [x.id for x in run.claims()] == ["acc"]
+    table = run.claims_table()
+    assert table.data["verdict"].tolist() == ["reproduced"]
+    assert "accuracy (Tab. 1)" in table.to_html()
     assert session.current() is run
 
 

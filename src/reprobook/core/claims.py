@@ -71,10 +71,12 @@ class AtLeast(Criterion):
 
     threshold: float
     partial: float | None = None
+    unit: str = ""  # what is counted or measured, e.g. "of 2 traces"
 
     def describe(self) -> str:
-        s = f"reproduced if >= {_fmt(self.threshold)}"
-        return s + (f"; partially if >= {_fmt(self.partial)}" if self.partial is not None else "")
+        u = f" {self.unit}" if self.unit else ""
+        s = f"reproduced if >= {_fmt(self.threshold)}{u}"
+        return s + (f"; partially if >= {_fmt(self.partial)}{u}" if self.partial is not None else "")
 
     def judge(self, measured: Any) -> Verdict:
         m = _number(measured, "AtLeast")
@@ -91,10 +93,12 @@ class AtMost(Criterion):
 
     threshold: float
     partial: float | None = None
+    unit: str = ""  # what is counted or measured, e.g. "of 2 traces"
 
     def describe(self) -> str:
-        s = f"reproduced if <= {_fmt(self.threshold)}"
-        return s + (f"; partially if <= {_fmt(self.partial)}" if self.partial is not None else "")
+        u = f" {self.unit}" if self.unit else ""
+        s = f"reproduced if <= {_fmt(self.threshold)}{u}"
+        return s + (f"; partially if <= {_fmt(self.partial)}{u}" if self.partial is not None else "")
 
     def judge(self, measured: Any) -> Verdict:
         m = _number(measured, "AtMost")

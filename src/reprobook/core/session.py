@@ -101,8 +101,9 @@ class Run:
         return _claims.load(self.dir / "claims.json")
 
     def claims_table(self) -> Any:
-        """This chapter's claims so far, as the book's claims table."""
-        return _claims.to_frame(self.claims())
+        """This chapter's claims so far, as the book's claims table (full text, no index)."""
+        df = _claims.to_frame(self.claims())
+        return df.style.hide(axis="index").set_properties(**{"text-align": "left"})
 
 
 def start(chapter: str, profile: str = "cpu-smoke", seed: int = 0, device: str = "auto",
@@ -115,6 +116,9 @@ def start(chapter: str, profile: str = "cpu-smoke", seed: int = 0, device: str =
     d.mkdir(parents=True, exist_ok=True)
     if style:
         _figures.style()
+        import pandas as pd
+
+        pd.set_option("display.max_colwidth", None)  # the book shows whole cells, not "..."
     _CURRENT = Run(chapter=chapter, profile=profile, seed=seed, device=choice, dir=d)
     return _CURRENT
 
