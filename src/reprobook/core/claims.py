@@ -66,47 +66,53 @@ class Criterion(ABC):
 
 
 @dataclass(frozen=True)
-class AtLeast(Criterion):
-    """Reproduced if ``measured >= threshold``; partially if ``>= partial`` (when given)."""
+class _Bound(Criterion):
+    """A one-sided threshold; subclasses set the comparison."""
 
     threshold: float
     partial: float | None = None
     unit: str = ""  # what is counted or measured, e.g. "of 2 traces"
+    _op = ">="
+
+    @staticmethod
+    def _holds(measured: float, bound: float) -> bool:
+        raise NotImplementedError
 
     def describe(self) -> str:
         u = f" {self.unit}" if self.unit else ""
-        s = f"reproduced if >= {_fmt(self.threshold)}{u}"
-        return s + (f"; partially if >= {_fmt(self.partial)}{u}" if self.partial is not None else "")
+        s = f"reproduced if {self._op} {_fmt(self.threshold)}{u}"
+        return s + (f"; partially if {self._op} {_fmt(self.partial)}{u}"
+                    if self.partial is not None else "")
 
     def judge(self, measured: Any) -> Verdict:
-        m = _number(measured, "AtLeast")
-        if m >= self.threshold:
+        m = _number(measured, type(self).__name__)
+        if self._holds(m, self.threshold):
             return Verdict.REPRODUCED
-        if self.partial is not None and m >= self.partial:
+        if self.partial is not None and self._holds(m, self.partial):
             return Verdict.PARTIALLY
         return Verdict.NOT_REPRODUCED
 
 
 @dataclass(frozen=True)
-class AtMost(Criterion):
+class AtLeast(_Bound):
+    """Reproduced if ``measured >= threshold``; partially if ``>= partial`` (when given)."""
+
+    _op = ">="
+
+    @staticmethod
+    def _holds(measured: float, bound: float) -> bool:
+        return measured >= bound
+
+
+@dataclass(frozen=True)
+class AtMost(_Bound):
     """Reproduced if ``measured <= threshold``; partially if ``<= partial`` (when given)."""
 
-    threshold: float
-    partial: float | None = None
-    unit: str = ""  # what is counted or measured, e.g. "of 2 traces"
+    _op = "<="
 
-    def describe(self) -> str:
-        u = f" {self.unit}" if self.unit else ""
-        s = f"reproduced if <= {_fmt(self.threshold)}{u}"
-        return s + (f"; partially if <= {_fmt(self.partial)}{u}" if self.partial is not None else "")
-
-    def judge(self, measured: Any) -> Verdict:
-        m = _number(measured, "AtMost")
-        if m <= self.threshold:
-            return Verdict.REPRODUCED
-        if self.partial is not None and m <= self.partial:
-            return Verdict.PARTIALLY
-        return Verdict.NOT_REPRODUCED
+    @staticmethod
+    def _holds(measured: float, bound: float) -> bool:
+        return measured <= bound
 
 
 @dataclass(frozen=True)
