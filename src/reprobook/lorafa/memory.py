@@ -1,0 +1,186 @@
+"""Activation memory of LoRA and LoRA-FA (paper §3, "memory complexity").
+
+For one adapted linear layer y = X W + alpha X A B with X of shape (b, s, d), W (d x o),
+A (d x r), B (r x o), and beta bytes per element, the tensors saved for the backward pass are
+
+============  ===============  ==========================================
+method        trainable        activations saved for backward
+============  ===============  ==========================================
+full FT       d o              beta b s d          (X, for dW = X^T dY)
+LoRA          r (d + o)        beta b s (d + r)    (X for dA, X A for dB)
+LoRA-FA       r o              beta b s r          (X A for dB; A frozen)
+============  ===============  ==========================================
+
+With LoRA dropout p > 0 each adapted layer also keeps its dropout mask (``mask_bytes`` per
+element of X: beta on the CPU, where dropout saves a mask of X's dtype — measured — and 1 on CUDA,
+whose fused dropout saves a bool mask) and LoRA keeps the dropped copy of X instead of X. Over a whole model the adapted layers' terms
+add to the activations of everything else ("other", the same for LoRA and LoRA-FA); layers that
+share one input (query, key and value) share one saved X.
+
+:class:`SavedTensorMeter` measures what autograd really saves, through
+``torch.autograd.graph.saved_tensors_hooks``: each storage is counted once and parameters are
+excluded, so the count is the activation memory of the backward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import torch
+
+METHODS = ("full", "lora", "lorafa")
+
+
+def _check(b: int, s: int, d: int, r: int, beta: int) -> None:
+    for name, v in (("batch", b), ("sequence", s), ("d", d), ("beta", beta)):
+        if v <= 0:
+            raise ValueError(f"{name} must be positive, got {v}")
+    if r <= 0:
+        raise ValueError(f"rank r must be a positive integer, got {r}")
+
+
+def layer_activation_bytes(method: str, b: int, s: int, d: int, r: int, beta: int,
+                           dropout: bool = False, mask_bytes: int | None = None) -> int:
+    """Bytes one adapted layer saves for backward (table in the module docstring)."""
+    mask = beta if mask_bytes is None else mask_bytes
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} is not one of {METHODS}")
+    _check(b, s, d, r, beta)
+    n = b * s
+    if method == "full":
+        return beta * n * d
+    if method == "lora":
+        return beta * n * (d + r) + (mask * n * d if dropout else 0)
+    return beta * n * r + (mask * n * d if dropout else 0)
+
+
+@dataclass(frozen=True)
+class Adapted:
+    """One adapted linear layer: its name, input width and the group of layers sharing its input."""
+
+    name: str
+    d_in: int
+    input_group: str
+
+
+def adapter_activation_bytes(method: str, layers: Iterable[Adapted], b: int, s: int, r: int,
+                             beta: int, dropout: bool = False, mask_bytes: int | None = None) -> int:
+    """The adapted layers' share of a whole model's saved activations (LoRA or LoRA-FA).
+
+    Without dropout, layers sharing an input save it once (LoRA); with dropout every layer keeps
+    its own mask, and LoRA its own dropped copy of the input.
+    """
+    if method not in ("lora", "lorafa"):
+        raise ValueError(f"whole-model formula is for 'lora' and 'lorafa', not {method!r}")
+    layers = list(layers)
+    _check(b, s, 1, r, beta)
+    n = b * s
+    mask = beta if mask_bytes is None else mask_bytes
+    total = sum(beta * n * r for _ in layers)  # X A of every layer
+    if dropout:
+        total += sum(mask * n * a.d_in for a in layers)
+        if method == "lora":
+            total += sum(beta * n * a.d_in for a in layers)
+    elif method == "lora":
+        groups = {a.input_group: a.d_in for a in layers}
+        total += sum(beta * n * d for d in groups.values())
+    return total
+
+
+class SavedTensorMeter:
+    """Counts the bytes autograd saves for backward inside the ``with`` block.
+
+    Each storage is counted once (views and re-saves of one tensor are free); storages of
+    ``exclude`` (the model's parameters and buffers) are not activations and are skipped.
+    """
+
+    def __init__(self, exclude: Iterable[torch.Tensor] = ()) -> None:
+        self._excluded = {t.untyped_storage().data_ptr() for t in exclude}
+        self._seen: dict[int, int] = {}
+        self._ctx: Any = None
+
+    @property
+    def bytes(self) -> int:
+        return sum(self._seen.values())
+
+    def _pack(self, t: torch.Tensor) -> torch.Tensor:
+        st = t.untyped_storage()
+        ptr = st.data_ptr()
+        if ptr not in self._excluded and ptr not in self._seen:
+            self._seen[ptr] = st.nbytes()
+        return t
+
+    def __enter__(self) -> SavedTensorMeter:
+        self._ctx = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
+        self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._ctx.__exit__(*exc)
+
+
+def measure_activation_bytes(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> int:
+    """Saved-for-backward bytes of one training forward pass of ``model`` on ``batch``."""
+    exclude = [*model.parameters(), *model.buffers()]
+    with SavedTensorMeter(exclude) as meter:
+        out = model(**batch)
+    loss = out.loss if getattr(out, "loss", None) is not None else out.logits.float().sum()
+    del out, loss  # frees the graph
+    return meter.bytes
+
+
+def trainable_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def measure_layer(method: str, b: int, s: int, d: int, o: int, r: int, dropout: float = 0.0,
+                  dtype: torch.dtype = torch.float32, seed: int = 0) -> int:
+    """Measured saved bytes of one adapted linear layer d -> o on a random input X (b, s, d)
+    that requires grad (as inside a network), for ``full``, ``lora`` or ``lorafa`` (peft)."""
+    from peft import LoraConfig, get_peft_model
+
+    _check(b, s, d, r, 1)
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(d, o)).to(dtype)
+    if method == "full":
+        model: torch.nn.Module = net
+    else:
+        model = get_peft_model(net, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=dropout,
+                                               target_modules=["0"]))
+        if method == "lorafa":
+            for n, p in model.named_parameters():
+                if "lora_A" in n:
+                    p.requires_grad_(False)
+    x = torch.randn(b, s, d, dtype=dtype, requires_grad=True)
+    model.train()
+    with SavedTensorMeter([*model.parameters(), *model.buffers()]) as meter:
+        y = model(x)
+    del y
+    return meter.bytes
+
+
+def adapted_layers(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> list[Adapted]:
+    """The peft LoRA layers of ``model`` with their input widths; layers that receive the very
+    same input tensor object in a forward pass on ``batch`` (query, key, value) share an
+    ``input_group``. Inputs are kept alive during the pass, so object ids stay unique."""
+    from peft.tuners.lora import Linear as PeftLoraLinear
+
+    seen: dict[str, tuple[int, int]] = {}
+    alive: list[torch.Tensor] = []
+
+    def recorder(name: str):  # noqa: ANN202
+        def hook(module: torch.nn.Module, args: tuple) -> None:
+            alive.append(args[0])
+            seen.setdefault(name, (id(args[0]), args[0].shape[-1]))
+        return hook
+
+    hooks = [m.register_forward_pre_hook(recorder(name))
+             for name, m in model.named_modules() if isinstance(m, PeftLoraLinear)]
+    try:
+        with torch.no_grad():
+            model(**batch)
+    finally:
+        for h in hooks:
+            h.remove()
+    return [Adapted(name=n, d_in=d, input_group=str(key)) for n, (key, d) in seen.items()]

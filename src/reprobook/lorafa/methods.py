@@ -1,0 +1,86 @@
+"""The fine-tuning methods compared in the chapter, on one Hugging Face model.
+
+- ``full``            — every weight trained (the paper's "full-parameter fine-tuning").
+- ``lora``            — peft LoRA: A (kaiming init) and B (zero init) trained.
+- ``lorafa``          — LoRA-FA v1 (the paper): peft LoRA with ``lora_A`` frozen at its random init;
+                        only B is trained. Autograd then stores X A, not X.
+- ``lorafa-explicit`` — the same method through :class:`~.layers.LoRAFALinear` (saves X A by hand).
+- ``lorafa-v2``       — peft's ``create_lorafa_optimizer``: A frozen *and* B's gradient rewritten
+                        with (A^T A)^-1 — the method of arXiv:2308.03303 **v2**, a different paper
+                        version; labelled as such, never called "LoRA-FA" alone.
+
+The classification head is trained in every method (peft ``modules_to_save``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .layers import to_explicit
+
+METHODS = ("full", "lora", "lorafa", "lorafa-explicit", "lorafa-v2")
+LABELS = {"full": "full FT", "lora": "LoRA", "lorafa": "LoRA-FA (v1)",
+          "lorafa-explicit": "LoRA-FA (v1, explicit)", "lorafa-v2": "peft LoRA-FA optimizer (v2)"}
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """LoRA hyper-parameters (paper §4: r = 8, alpha = 16 for RoBERTa; targets per model)."""
+
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    targets: tuple[str, ...] = ("query", "key", "value", "dense")  # every attention and MLP linear
+    head: tuple[str, ...] = ("classifier",)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.r, int) or self.r <= 0:
+            raise ValueError(f"LoRA rank r must be a positive integer, got {self.r!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
+
+
+def freeze_lora_a(model: nn.Module) -> int:
+    """Freeze every ``lora_A`` weight (LoRA-FA v1); returns how many were frozen."""
+    n = 0
+    for name, p in model.named_parameters():
+        if "lora_A" in name:
+            p.requires_grad_(False)
+            n += 1
+    if n == 0:
+        raise ValueError("no lora_A parameters found: apply LoRA first")
+    return n
+
+
+def prepare(model: nn.Module, method: str, spec: AdapterSpec,
+            lr: float) -> tuple[nn.Module, Callable[[nn.Module], torch.optim.Optimizer]]:
+    """Apply ``method`` to ``model``; returns the model and a function building its optimizer."""
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} is not one of {METHODS}")
+
+    def adamw(m: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=lr)
+
+    if method == "full":
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model, adamw
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+                        target_modules=list(spec.targets), modules_to_save=list(spec.head))
+    model = get_peft_model(model, config)
+    if method == "lora":
+        return model, adamw
+    freeze_lora_a(model)  # v1 and v2 both keep A at its random init
+    if method == "lorafa-v2":
+        from peft.optimizers import create_lorafa_optimizer
+
+        return model, lambda m: create_lorafa_optimizer(m, r=spec.r, lora_alpha=spec.alpha, lr=lr)
+    if method == "lorafa-explicit":
+        to_explicit(model)
+    return model, adamw

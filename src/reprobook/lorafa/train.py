@@ -1,0 +1,123 @@
+"""Fine-tuning with Lightning and evaluation (paper §4, at laptop scale).
+
+:class:`Finetuner` wraps a Hugging Face classifier prepared by :func:`.methods.prepare`;
+:class:`TweetData` tokenises with dynamic padding. :func:`run` fine-tunes one (method, seed) and
+returns accuracy, F1, step time, trainable parameters and memory: the activations saved for
+backward (measured with :class:`.memory.SavedTensorMeter` on a fixed batch) and the training
+state (weights, gradients and AdamW moments of the trainable parameters, fp32).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from reprobook.core.seeds import seed_everything
+from reprobook.core.training import quiet_lightning
+
+from .data import load_model
+from .memory import measure_activation_bytes, trainable_parameters
+from .lowrank import initial_a
+from .methods import AdapterSpec, prepare
+
+
+class TweetData(pl.LightningDataModule):
+    def __init__(self, tokenizer: Any, train: pd.DataFrame, batch_size: int, max_len: int,
+                 seed: int) -> None:
+        super().__init__()
+        self.tok, self.train, self.batch_size, self.max_len, self.seed = (
+            tokenizer, train, batch_size, max_len, seed)
+
+    def collate(self, rows: list[tuple[str, int]]) -> dict[str, torch.Tensor]:
+        enc = self.tok([t for t, _ in rows], padding=True, truncation=True,
+                       max_length=self.max_len, return_tensors="pt")
+        enc["labels"] = torch.tensor([y for _, y in rows])
+        return dict(enc)
+
+    def train_dataloader(self) -> DataLoader:
+        rows = list(zip(self.train["text"], self.train["label"]))
+        return DataLoader(rows, batch_size=self.batch_size, shuffle=True, collate_fn=self.collate,
+                          generator=torch.Generator().manual_seed(self.seed))
+
+
+class Finetuner(pl.LightningModule):
+    def __init__(self, model: torch.nn.Module,
+                 optimizer_fn: Callable[[torch.nn.Module], torch.optim.Optimizer]) -> None:
+        super().__init__()
+        self.model = model
+        self.optimizer_fn = optimizer_fn
+        self.losses: list[float] = []
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.model(**batch).loss
+        self.losses.append(float(loss.detach()))
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_fn(self.model)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: TweetData, test: pd.DataFrame,
+             batch_size: int = 64) -> dict[str, float]:
+    """Accuracy and F1 (positive class) on ``test``."""
+    model.eval()
+    preds = []
+    rows = list(zip(test["text"], test["label"]))
+    for i in range(0, len(rows), batch_size):
+        batch = data.collate(rows[i:i + batch_size])
+        batch.pop("labels")
+        preds.append(model(**batch).logits.argmax(-1))
+    p = torch.cat(preds).numpy()
+    y = test["label"].to_numpy()
+    tp, fp, fn = int(((p == 1) & (y == 1)).sum()), int(((p == 1) & (y == 0)).sum()), int(((p == 0) & (y == 1)).sum())
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return {"accuracy": float((p == y).mean()), "f1": f1}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    steps: int = 24
+    batch_size: int = 16
+    max_len: int = 40
+    lr_full: float = 1e-4  # full fine-tuning
+    lr_adapter: float = 5e-3  # LoRA and LoRA-FA alike (adapters take larger rates)
+
+
+def run(method: str, seed: int, spec: AdapterSpec, cfg: RunConfig, train: pd.DataFrame,
+        test: pd.DataFrame, capture_a0: bool = False) -> dict[str, Any]:
+    """Fine-tune ``method`` with ``seed``; metrics as described in the module docstring.
+
+    With ``capture_a0`` the result also holds ``a0``, every adapted layer's A before training.
+    """
+    seed_everything(seed)
+    tok, model = load_model(seed=seed)
+    lr = cfg.lr_full if method == "full" else cfg.lr_adapter
+    model, optimizer_fn = prepare(model, method, spec, lr)
+    a0 = initial_a(model) if capture_a0 else None
+    data = TweetData(tok, train, cfg.batch_size, cfg.max_len, seed)
+    probe = data.collate(list(zip(train["text"][: cfg.batch_size], train["label"][: cfg.batch_size])))
+    model.train()
+    activations = measure_activation_bytes(model, probe)
+    module = Finetuner(model, optimizer_fn)
+    with quiet_lightning():
+        trainer = pl.Trainer(max_steps=cfg.steps, accelerator="cpu", devices=1, logger=False,
+                             enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, deterministic=True)
+        t0 = time.perf_counter()
+        trainer.fit(module, data)
+        wall = time.perf_counter() - t0
+    n_train = trainable_parameters(model)
+    n_all = sum(p.numel() for p in model.parameters())
+    state = 4 * n_all + (4 + 8) * n_train  # fp32 weights; grads + two AdamW moments if trained
+    return {"method": method, "seed": seed, "r": spec.r, **evaluate(model, data, test),
+            "final_loss": float(np.mean(module.losses[-5:])), "step_s": wall / cfg.steps,
+            "trainable": n_train, "activation_bytes": activations, "state_bytes": state,
+            "model": model, **({"a0": a0} if capture_a0 else {})}
