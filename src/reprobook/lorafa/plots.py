@@ -47,17 +47,17 @@ def model_memory(df: pd.DataFrame) -> plt.Figure:
 
 def accuracy(df: pd.DataFrame) -> plt.Figure:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    d = df.assign(label=df["variant"])
+    d = df.assign(label=df["variant"].str.replace(" optimizer", "\noptimizer").str.replace(", r=", "\nr="))
     sns.barplot(data=d, x="label", y="accuracy", ax=a1, errorbar="sd", color="0.8")
     sns.stripplot(data=d, x="label", y="accuracy", ax=a1, hue="seed", palette="dark", size=5)
     a1.set(xlabel="", ylabel="test accuracy", title="Fine-tuning accuracy (seeds as dots)")
-    a1.tick_params(axis="x", rotation=25)
+    a1.tick_params(axis="x", labelsize="x-small")
     a1.legend(title="seed", fontsize="x-small")
     mem = d.groupby("label", sort=False)[["activation_bytes", "state_bytes"]].mean() / MIB
     mem.plot.bar(stacked=True, ax=a2, color=["C0", "C1"])
     a2.set(xlabel="", ylabel="MiB", title="Training memory: activations + weights/grads/AdamW")
     a2.legend(["activations (measured)", "weights, grads, AdamW (counted)"], fontsize="x-small")
-    a2.tick_params(axis="x", rotation=25)
+    a2.tick_params(axis="x", rotation=0, labelsize="x-small")
     fig.tight_layout()
     return fig
 
@@ -68,6 +68,7 @@ def residuals(df: pd.DataFrame) -> plt.Figure:
     ax.set(yscale="log", xlabel="adapted layer", ylabel="||(I - P_A0) dW|| / ||dW||",
            title="Weight change outside the span of the initial A")
     ax.tick_params(axis="x", rotation=90, labelsize=6)
+    ax.legend(loc="center right", fontsize="small")
     return fig
 
 
