@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reprobook.lorafa import llama as L
+
+SMALL = L.LlamaShape("test", 64, 160, 1, 4, 200)
+
+
+def test_paper_example_in_closed_form():
+    # LLaMA-65B, b = 4, s = 2048, fp16: per layer 3 inputs of width 8192 and one of 22016
+    expected = 2 * 4 * 2048 * (3 * 8192 + 22016) * 80
+    assert L.lora_input_bytes(L.LLAMA_65B, 4, 2048, 2) == expected
+    assert expected / 1e9 > 50  # the paper's "> 50 GB"
+    assert L.lora_input_bytes(L.LLAMA_65B, 4, 2048, 2, ("q_proj", "v_proj")) == 2 * 4 * 2048 * 8192 * 80
+    with pytest.raises(ValueError, match="unknown target"):
+        L.lora_input_bytes(L.LLAMA_7B, 1, 1, 2, ("qkv",))
+
+
+def test_single_layer_groups_match_the_count():
+    rows = {r["group"]: r for r in L.group_breakdown(SMALL, 2, 16, r=4)}
+    assert set(rows) == set(L.INPUT_GROUPS)
+    for r in rows.values():
+        assert r["measured"] == r["formula"]
+
+
+def test_cpu_step_orders_the_methods():
+    got = {m: L.peak_memory(SMALL, m, 2, 16, r=4) for m in ("full", "lora", "lorafa")}
+    assert all(g["status"] == "ok" for g in got.values())
+    b = {m: g["activation_bytes"] for m, g in got.items()}
+    assert b["lorafa"] < b["lora"] <= b["full"] * 1.1
+
+
+def test_build_has_llama_shapes():
+    m = L.build(SMALL)
+    assert m.config.hidden_size == 64 and m.config.num_hidden_layers == 1
+    assert m.model.layers[0].mlp.down_proj.weight.shape == (64, 160)
+    assert next(m.parameters()).dtype == torch.float32
