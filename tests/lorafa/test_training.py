@@ -96,3 +96,26 @@ def test_shipped_tweets_and_model_load_offline():
     _, again = data.load_model(seed=0)
     assert torch.equal(model.classifier.weight, again.classifier.weight)
     assert model.config.hidden_size == 384 and tok("hello")["input_ids"][0] == tok.cls_token_id
+
+
+def test_hub_model_and_glue_offline_give_clear_errors(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(DataError, match="'roberta-base' is neither in the local Hugging Face cache"):
+        data.load_model(name="roberta-base")
+    with pytest.raises(DataError, match="GLUE 'sst2' needs a download"):
+        data.load_task("glue-sst2", 10, 10, 0)
+    with pytest.raises(DataError, match="not one of the binary tasks"):
+        data.load_task("glue-mnli", 10, 10, 0)
+    with pytest.raises(DataError, match="unknown dataset"):
+        data.load_task("imdb", 10, 10, 0)
+
+
+def test_pair_rows_are_tokenised_as_pairs():
+    from reprobook.lorafa.train import TweetData
+
+    tok, _ = data.load_model(seed=0)
+    df = pd.DataFrame({"text": ["a question"], "text_pair": ["an answer"], "label": [1]})
+    batch = TweetData(tok, df, 4, 32, 0).collate(TweetData.rows(df))
+    assert batch["labels"].tolist() == [1]
+    assert int((batch["input_ids"][0] == tok.sep_token_id).sum()) == 2  # [CLS] a [SEP] b [SEP]

