@@ -1,4 +1,4 @@
-"""Trace analyses (BurstGPT §4): periodicity, burstiness across windows, lengths, failures."""
+"""Trace analyses (BurstGPT's characterisation): periodicity, burstiness across windows, lengths, failures."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The serving experiment (BurstGPT §6): the same mean rate, different arrival processes.
+"""The serving experiment (BurstGPT's vLLM evaluation): the same mean rate, different arrival processes.
 
 ``arrival_workloads`` builds, for one mean rate and one seed, a Poisson workload, Gamma workloads
 of the given shapes, and a replay of a real trace sped up or slowed down to that rate; lengths are

@@ -1,4 +1,4 @@
-"""Distribution fits of a trace (BurstGPT §4, "burstiness" and "request and response lengths").
+"""Distribution fits of a trace (BurstGPT's burstiness and length analyses).
 
 Inter-arrival times: maximum-likelihood fits of Gamma(alpha, beta), Weibull(c, lambda) and
 Exponential(mu) with location 0 (scipy.stats), compared by log-likelihood, AIC and the KS

@@ -1,4 +1,4 @@
-"""The workload generator (BurstGPT §5): arrivals and request/response lengths.
+"""The workload generator (BurstGPT's generator): arrivals and request/response lengths.
 
 Arrivals. Gaps are Gamma(k, theta) with theta = 1 / (k * rate), so the mean gap is exactly
 1 / rate for every shape k, and the gap's coefficient of variation is 1 / sqrt(k): k = 1 is a

@@ -1,4 +1,4 @@
-"""Loading LLM serving traces into one schema (BurstGPT §3; the Azure trace for offline runs).
+"""Loading LLM serving traces into one schema (BurstGPT's trace description; the Azure trace for offline runs).
 
 Every loader returns a DataFrame sorted by time with the columns
 

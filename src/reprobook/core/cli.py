@@ -119,7 +119,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     root = repo_root()
     write_dashboard(root)
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root),
-           "-W", "-n", "--keep-going"]
+           "--all", "-W", "-n", "--keep-going"]
     print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
     rc = subprocess.call(cmd, cwd=root)
     if rc != 0:

@@ -70,20 +70,19 @@ def _section(title: str, runs: dict[str, dict[str, tuple[list[_claims.Claim], di
     for profile, chapters in runs.items():
         counts = Counter(c.verdict for cl, _ in chapters.values() for c in cl)
         summary = ", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER if counts[v])
-        lines += [f"### Profile `{profile}`", "", f"{summary or 'no claims'}.", "",
-                  "| chapter | claim (paper, section/figure) | paper's value | this run "
-                  "| verdict | criterion |", "|---|---|---|---|---|---|"]
-        for slug, (cl, _) in chapters.items():
+        lines += [f"### Profile `{profile}`", "", f"{summary or 'no claims'}.", ""]
+        for slug, (cl, prov) in chapters.items():
             index = root / "book" / "chapters" / slug / "index.md"
-            link = f"[{slug}](chapters/{slug}/index.md)" if index.is_file() else slug
+            name = _esc(titles.get(slug, slug))
+            link = f"[{name}](chapters/{slug}/index.md)" if index.is_file() else name
+            lines += [f"#### {link}", "", f"*{_esc(_provenance_line(prov))}*", "",
+                      "| claim (paper, section/figure) | paper's value | this run | verdict "
+                      "| criterion |", "|---|---|---|---|---|"]
             for c in cl:
-                lines.append(f"| {link} | {_esc(c.claim)} ({_esc(c.source)}) | "
-                             f"{_esc(c.paper_value)} | {_esc(c.measured_text)} | "
-                             f"**{_esc(c.verdict)}** | {_esc(c.criterion)} |")
-        lines += ["", "Provenance:", ""]
-        for slug, (_, prov) in chapters.items():
-            lines.append(f"- {_esc(titles.get(slug, slug))}: {_esc(_provenance_line(prov))}")
-        lines.append("")
+                lines.append(f"| {_esc(c.claim)} ({_esc(c.source)}) | {_esc(c.paper_value)} | "
+                             f"{_esc(c.measured_text)} | **{_esc(c.verdict)}** | "
+                             f"{_esc(c.criterion)} |")
+            lines.append("")
     return lines
 
 

@@ -143,7 +143,7 @@ def _load(num_labels: int, name: str):  # noqa: ANN202
 
 
 def load_glue(task: str, n_train: int, n_test: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A binary GLUE task (paper §4): ``n_train`` rows of its train split and ``n_test`` of its
+    """A binary GLUE task (the paper evaluates RoBERTa on GLUE): ``n_train`` rows of its train split and ``n_test`` of its
     validation split, as DataFrames with ``text`` (and ``text_pair``) and ``label``."""
     if task not in GLUE_TASKS:
         raise DataError(f"GLUE task {task!r} is not one of the binary tasks {sorted(GLUE_TASKS)}")

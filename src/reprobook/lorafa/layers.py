@@ -1,4 +1,4 @@
-"""LoRA-FA as an explicit autograd Function (paper §3, Eq. for the LoRA-FA layer).
+"""LoRA-FA as an explicit autograd Function (the paper's method section).
 
 Forward: y = X W + alpha/r * (X A) B, with W and A frozen. Backward needs dB = (X A)^T dY and
 dX = dY W^T + alpha/r * dY B^T A^T, so only X A (b x s x r) is saved — never X.

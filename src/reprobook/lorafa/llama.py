@@ -1,4 +1,4 @@
-"""LoRA-FA on a LLaMA-shaped model (paper §4.3 memory study; the ``gpu-1x`` sweep).
+"""LoRA-FA on a LLaMA-shaped model (the paper's LLaMA memory study; the ``gpu-1x`` sweep).
 
 Activation memory does not depend on the weights' values, so a randomly initialised model with
 LLaMA's shapes (``LlamaConfig``) measures what the paper measured without downloading weights.

@@ -1,4 +1,4 @@
-"""Activation memory of LoRA and LoRA-FA (paper §3, "memory complexity").
+"""Activation memory of LoRA and LoRA-FA (the paper's memory-complexity analysis).
 
 For one adapted linear layer y = X W + alpha X A B with X of shape (b, s, d), W (d x o),
 A (d x r), B (r x o), and beta bytes per element, the tensors saved for the backward pass are

@@ -29,7 +29,7 @@ LABELS = {"full": "full FT", "lora": "LoRA", "lorafa": "LoRA-FA (v1)",
 
 @dataclass(frozen=True)
 class AdapterSpec:
-    """LoRA hyper-parameters (paper §4: r = 8, alpha = 16 for RoBERTa; targets per model)."""
+    """LoRA hyper-parameters; defaults are the common LoRA choice r = 8, alpha = 2r (not the paper's per-task values)."""
 
     r: int = 8
     alpha: float = 16.0

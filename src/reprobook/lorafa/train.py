@@ -1,4 +1,4 @@
-"""Fine-tuning with Lightning and evaluation (paper §4, at laptop scale).
+"""Fine-tuning with Lightning and evaluation (the paper's fine-tuning experiments, at laptop scale).
 
 :class:`Finetuner` wraps a Hugging Face classifier prepared by :func:`.methods.prepare`;
 :class:`TweetData` tokenises with dynamic padding. :func:`run` fine-tunes one (method, seed) and
