@@ -37,3 +37,12 @@ def test_build_has_llama_shapes():
     assert m.config.hidden_size == 64 and m.config.num_hidden_layers == 1
     assert m.model.layers[0].mlp.down_proj.weight.shape == (64, 160)
     assert next(m.parameters()).dtype == torch.float32
+
+
+def test_with_every_projection_adapted_o_proj_input_is_free():
+    """Attention keeps its output for backward once its inputs require grad; o_proj's input is a
+    view of it, so with every projection adapted LoRA's extra bytes are the count without o_proj."""
+    two = L.LlamaShape("two layers", 64, 160, 2, 4, 200)
+    got = {m: L.peak_memory(two, m, 2, 16, r=4)["activation_bytes"] for m in ("lora", "lorafa")}
+    without_o = tuple(t for t in L.LLAMA_TARGETS if t != "o_proj")
+    assert got["lora"] - got["lorafa"] == L.lora_input_bytes(two, 2, 16, 4, without_o)

@@ -102,8 +102,8 @@ def peak_memory(shape: LlamaShape, method: str, batch: int, seq: int, r: int = 8
         else:
             with SavedTensorMeter([*model.parameters(), *model.buffers()]) as meter:
                 out = model(input_ids=ids, labels=ids)
-            del out
             row.update(activation_bytes=meter.bytes, status="ok")
+            del out
     except torch.cuda.OutOfMemoryError:
         row.update(status="out of memory")
     finally:
@@ -126,8 +126,8 @@ def group_breakdown(shape: LlamaShape, batch: int, seq: int, r: int = 8, seed: i
             model.train()
             with SavedTensorMeter([*model.parameters(), *model.buffers()]) as meter:
                 out = model(input_ids=ids, labels=ids)
-            del out
             got[method] = meter.bytes
+            del out
         rows.append({"group": name, "measured": got["lora"] - got["lorafa"],
                      "formula": lora_input_bytes(shape, batch, seq, 4, targets)})
     return rows

@@ -25,6 +25,7 @@ excluded, so the count is the activation memory of the backward pass.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import weakref
 from typing import Any, Iterable
 
 import torch
@@ -92,23 +93,31 @@ class SavedTensorMeter:
     """Counts the bytes autograd saves for backward inside the ``with`` block.
 
     Each storage is counted once (views and re-saves of one tensor are free); storages of
-    ``exclude`` (the model's parameters and buffers) are not activations and are skipped.
+    ``exclude`` (the model's parameters and buffers) are not activations and are skipped. Only
+    tensors still held when :attr:`bytes` is read count: a tensor packed by a piece of graph
+    that was discarded during the forward pass is freed, and its address may be reused by a
+    later tensor, so tensors are tracked by weak reference, not by address alone. Read
+    :attr:`bytes` while the graph (the forward's output) is alive.
     """
 
     def __init__(self, exclude: Iterable[torch.Tensor] = ()) -> None:
         self._excluded = {t.untyped_storage().data_ptr() for t in exclude}
-        self._seen: dict[int, int] = {}
+        self._packed: list[tuple[weakref.ref, int, int]] = []
         self._ctx: Any = None
 
     @property
     def bytes(self) -> int:
-        return sum(self._seen.values())
+        alive: dict[int, int] = {}
+        for ref, ptr, nbytes in self._packed:
+            if ref() is not None:
+                alive[ptr] = nbytes
+        return sum(alive.values())
 
     def _pack(self, t: torch.Tensor) -> torch.Tensor:
         st = t.untyped_storage()
         ptr = st.data_ptr()
-        if ptr not in self._excluded and ptr not in self._seen:
-            self._seen[ptr] = st.nbytes()
+        if ptr not in self._excluded:
+            self._packed.append((weakref.ref(t), ptr, st.nbytes()))
         return t
 
     def __enter__(self) -> SavedTensorMeter:
@@ -125,9 +134,9 @@ def measure_activation_bytes(model: torch.nn.Module, batch: dict[str, torch.Tens
     exclude = [*model.parameters(), *model.buffers()]
     with SavedTensorMeter(exclude) as meter:
         out = model(**batch)
-    loss = out.loss if getattr(out, "loss", None) is not None else out.logits.float().sum()
-    del out, loss  # frees the graph
-    return meter.bytes
+    nbytes = meter.bytes  # while the graph is alive
+    del out  # frees the graph
+    return nbytes
 
 
 def trainable_parameters(model: torch.nn.Module) -> int:
@@ -156,8 +165,9 @@ def measure_layer(method: str, b: int, s: int, d: int, o: int, r: int, dropout: 
     model.train()
     with SavedTensorMeter([*model.parameters(), *model.buffers()]) as meter:
         y = model(x)
+    nbytes = meter.bytes
     del y
-    return meter.bytes
+    return nbytes
 
 
 def adapted_layers(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> list[Adapted]:
