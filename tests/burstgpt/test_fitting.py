@@ -74,3 +74,14 @@ def test_burstiness_poisson_vs_bursty():
 def test_counts_per_window_complete_windows_only():
     c = analysis.counts_per_window(np.array([0.1, 0.2, 1.5, 2.9, 3.5]), 1.0, duration=3.6)
     assert list(c) == [2, 1, 1]
+
+
+def test_failure_tables_on_known_counts():
+    import pandas as pd
+
+    df = pd.DataFrame({"time": [0.0, 10.0, 3700.0, 3800.0], "model": ["ChatGPT"] * 3 + ["GPT-4"],
+                       "log_type": ["API"] * 4, "failed": [True, False, False, True]})
+    t = analysis.failure_table(df).set_index("model")
+    assert t.loc["ChatGPT", "failure_rate"] == pytest.approx(1 / 3) and t.loc["GPT-4", "failures"] == 1
+    w = analysis.failures_vs_load(df, 3600)
+    assert w["requests"].tolist() == [2, 2] and w["failure_rate"].tolist() == [0.5, 0.5]

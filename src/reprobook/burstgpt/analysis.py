@@ -41,15 +41,6 @@ def burstiness(times: np.ndarray, windows_s: tuple[float, ...] = WINDOWS_S,
     return pd.DataFrame(rows)
 
 
-def hourly_matrix(df: pd.DataFrame, day0_weekday: int = 0) -> pd.DataFrame:
-    """Requests per (day, hour of day): rows are days, columns hours 0..23 (for heatmaps)."""
-    day = (df["time"] // 86400).astype(int)
-    hour = ((df["time"] % 86400) // 3600).astype(int)
-    m = pd.crosstab(day, hour).reindex(columns=range(24), fill_value=0)
-    m.index.name, m.columns.name = "day", "hour"
-    return m
-
-
 def weekly_matrix(df: pd.DataFrame, day0_weekday: int = 0) -> pd.DataFrame:
     """Requests per (week, weekday); ``day0_weekday`` is the weekday of day 0 (Monday = 0)."""
     day = (df["time"] // 86400).astype(int) + day0_weekday

@@ -26,7 +26,6 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 ZERO_POLICIES = ("positive", "jitter")
-DISTRIBUTIONS = ("gamma", "weibull", "exponential")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ advanced together with vectorised step times; the result is identical to steppin
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -86,7 +85,8 @@ def _time_mean(kv: pd.DataFrame) -> float:
 
 
 def _blocks(tokens: np.ndarray | int, block_size: int) -> np.ndarray | int:
-    return -(-np.asarray(tokens) // block_size) if isinstance(tokens, np.ndarray) else -(-tokens // block_size)
+    """ceil(tokens / block_size), for an int or an array."""
+    return -(-tokens // block_size)
 
 
 def simulate(workload: Workload, latency: LatencyModel | None = None,

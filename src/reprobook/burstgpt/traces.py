@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from reprobook.core.data import fetch, fetch_all
-from reprobook.core.errors import DataError
+from reprobook.core.errors import DataError, DataUnavailable
 
 COLUMNS = ["time", "model", "log_type", "request_tokens", "response_tokens", "failed"]
 BURSTGPT_COLUMNS = {"Timestamp": "time", "Model": "model", "Request tokens": "request_tokens",
@@ -125,8 +125,7 @@ def azure_traces() -> dict[str, pd.DataFrame]:
 def burstgpt_trace(allow_download: bool = False) -> pd.DataFrame | None:
     """BurstGPT_1 if it is in the cache or the mirror (or downloadable when allowed), else None."""
     try:
-        return load_burstgpt(fetch("burstgpt", "BurstGPT_1.csv", allow_download=allow_download))
-    except DataError as exc:
-        if "is not in" in str(exc):  # absent (offline): the chapter says so and goes on
-            return None
-        raise
+        path = fetch("burstgpt", "BurstGPT_1.csv", allow_download=allow_download)
+    except DataUnavailable:  # absent (offline): the chapter says so and goes on
+        return None
+    return load_burstgpt(path)

@@ -262,7 +262,7 @@ def to_frame(claims: Sequence[Claim]) -> Any:
     return pd.DataFrame([{
         "claim (paper, section/figure)": f"{c.claim} ({c.source})",
         "paper's value": c.paper_value,
-        f"this run": f"{c.measured_text} [{c.profile}]",
+        "this run": f"{c.measured_text} [{c.profile}]",
         "criterion": c.criterion,
         "verdict": c.verdict,
     } for c in claims])

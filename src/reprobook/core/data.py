@@ -29,7 +29,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataError
+from .errors import DataError, DataUnavailable
 from .paths import cache_root, repo_root
 from .yamlio import check_keys, read_yaml_mapping
 
@@ -172,7 +172,7 @@ def fetch(name: str, file: str | None = None, *, root: Path | None = None,
             return cached
     where_mirror = (f"not in the mirror {mirror}/{name}/" if mirror
                     else f"${MIRROR_ENV} is not set")
-    raise DataError(
+    raise DataUnavailable(
         f"data set {name!r} ({manifest.path}): file {spec.name!r} is not in {cached.parent}/, "
         f"{where_mirror}, and {reason}. Download {spec.url} ({spec.size} bytes, sha256 "
         f"{spec.sha256}) and put it at {cached}, or point {MIRROR_ENV} at a folder holding "

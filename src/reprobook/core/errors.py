@@ -23,5 +23,9 @@ class DataError(ReprobookError):
     """A data set is missing, offline, truncated, or fails its checksum."""
 
 
+class DataUnavailable(DataError):
+    """A data set is in neither the cache nor the mirror, and could not be downloaded."""
+
+
 class NotebookFailed(ReprobookError):
     """A notebook raised, or ran past its time budget."""

@@ -29,7 +29,6 @@ import nbformat
 from . import chapters as _chapters
 from . import provenance
 from .environments import load_environments
-from .errors import NotebookFailed
 from .paths import executed_root, repo_root, run_dir, runs_root
 from .profiles import load_profile, resolve
 
@@ -262,9 +261,3 @@ def run(profile_name: str, slugs: list[str] | None = None,
 
         write_dashboard()
     return report
-
-
-def raise_for(report: RunReport) -> None:
-    bad = [r for r in report.results if r.status in ("failed", "timeout")]
-    if bad:
-        raise NotebookFailed("; ".join(f"{r.chapter}/{r.notebook.name}: {r.message}" for r in bad))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+
 import pandas as pd
 import torch
 
 from reprobook.core.progress import progress
 
 from .data import load_model
+from .layers import to_explicit
 from .memory import (adapted_layers, adapter_activation_bytes, layer_activation_bytes,
                      measure_activation_bytes, measure_layer)
 from .methods import AdapterSpec, prepare
-from .train import RunConfig, TweetData, run
+from .train import RunConfig, run
 
 
 def layer_sweep(d: int, o: int, r: int, tokens: list[int], ranks: list[int], beta: int = 4,
@@ -90,16 +93,12 @@ def finetune(variants: list[tuple[str, int]], seeds: list[int], spec: AdapterSpe
 def explicit_vs_peft(texts: list[str], spec: AdapterSpec, seq: int = 32, batch: int = 8) -> dict:
     """LoRA-FA two ways on the real model: peft with A frozen, and the explicit autograd
     Function. Same weights, same batch: saved bytes and B's gradients are compared."""
-    from .layers import to_explicit
-
     tok, m1 = load_model(seed=0)
     probe = _probe(tok, texts, seq, batch)
     m1, _ = prepare(m1, "lorafa", spec, 1e-3)
     for n, p in m1.named_parameters():  # a non-zero B, so that dX depends on the LoRA branch
         if "lora_B" in n:
             torch.nn.init.normal_(p, std=0.02, generator=torch.Generator().manual_seed(1))
-    import copy
-
     m2 = to_explicit(copy.deepcopy(m1))
     out = {}
     for name, m in (("peft", m1), ("explicit", m2)):
@@ -115,4 +114,4 @@ def explicit_vs_peft(texts: list[str], spec: AdapterSpec, seq: int = 32, batch: 
     return out
 
 
-__all__ = ["layer_sweep", "dropout_check", "model_sweep", "finetune", "explicit_vs_peft", "TweetData"]
+__all__ = ["layer_sweep", "dropout_check", "model_sweep", "finetune", "explicit_vs_peft"]
