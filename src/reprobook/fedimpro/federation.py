@@ -1,0 +1,275 @@
+"""The federated loop: a server, clients, and the deterministic in-process simulation.
+
+One round r (paper: FedAvg's protocol, FedImpro adds the shared H):
+1. the server samples K of M clients (seeded) and broadcasts the global model (+ SCAFFOLD's c,
+   + FedImpro's H);
+2. each sampled client runs :func:`run_client` — E local epochs of SGD on its own data;
+3. the server averages the models weighted by client sample counts (FedAvg), updates c (SCAFFOLD)
+   or H (FedImpro, :func:`reprobook.fedimpro.features.aggregate_distributions`).
+
+:class:`Server` and :func:`run_client` are plain functions of tensors, so the same code runs here
+(:func:`run_federation`) and inside Flower (:mod:`reprobook.fedimpro.flower`).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from reprobook.core.seeds import derive_seed
+
+from . import metrics
+from .data import ImageData
+from .features import (FeatureDistribution, FeatureEstimator, add_upload_noise,
+                       aggregate_distributions)
+from .methods import METHODS, ImproConfig, fedimpro_loss, prox_term
+from .model import SplitModel
+
+State = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class FedConfig:
+    """One federated run. Paper defaults: SGD lr 0.1, momentum 0, weight decay 1e-4, B 128, E 1."""
+
+    method: str = "fedimpro"
+    rounds: int = 30
+    clients_per_round: int = 5
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 0.05
+    momentum: float = 0.0
+    weight_decay: float = 1e-4
+    prox_mu: float = 0.1
+    impro: ImproConfig = field(default_factory=ImproConfig)
+    eval_every: int = 1
+    measure_every: int = 0  # gradient dissimilarity over all clients every k rounds (0: never)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; expected one of {METHODS}")
+        for name in ("rounds", "clients_per_round", "epochs", "batch_size", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Broadcast:
+    """What the server sends in round ``round``: model state, SCAFFOLD's c, FedImpro's H."""
+
+    round: int
+    model: State
+    control: State | None = None
+    dist: FeatureDistribution | None = None
+
+
+@dataclass
+class ClientResult:
+    client: int
+    n: int
+    model: State
+    control_delta: State | None = None
+    dist: FeatureDistribution | None = None
+    steps: int = 0
+    loss: float = float("nan")
+
+
+def weighted_average(states: list[State], weights: list[float]) -> State:
+    """FedAvg: sum_m (n_m / n) w_m for every floating tensor; integer buffers from the first."""
+    if not states or len(states) != len(weights):
+        raise ValueError(f"need one weight per state, got {len(states)} and {len(weights)}")
+    total = float(sum(weights))
+    if total <= 0:
+        raise ValueError(f"weights must sum to > 0, got {weights}")
+    out: State = {}
+    for key in states[0]:
+        if states[0][key].is_floating_point():
+            acc = torch.zeros_like(states[0][key], dtype=torch.float64)
+            for s, w in zip(states, weights):
+                acc += (w / total) * s[key].double()
+            out[key] = acc.to(states[0][key].dtype)
+        else:
+            out[key] = states[0][key].clone()
+    return out
+
+
+def client_generator(seed: int, round_: int, client: int) -> torch.Generator:
+    return torch.Generator().manual_seed(derive_seed(seed, "client", round_, client))
+
+
+def run_client(model: SplitModel, bc: Broadcast, x: torch.Tensor, y: torch.Tensor, cfg: FedConfig,
+               *, seed: int, client: int, n_classes: int, control: State | None = None) -> ClientResult:
+    """E epochs of local SGD from the broadcast state (``model`` is overwritten)."""
+    model.load_state_dict(bc.model)
+    model.train()
+    gen = client_generator(seed, bc.round, client)
+    params = dict(model.named_parameters())
+    opt = torch.optim.SGD(params.values(), lr=cfg.lr, momentum=cfg.momentum,
+                          weight_decay=cfg.weight_decay)
+    anchor = {k: v.detach().clone() for k, v in params.items()} if cfg.method == "fedprox" else None
+    use_dist = (cfg.method == "fedimpro" and bc.dist is not None
+                and bc.round > cfg.impro.warmup_rounds)
+    estimator = None
+    if cfg.method == "fedimpro":
+        init = bc.dist if bc.dist is not None else FeatureDistribution.empty(n_classes, model.feature_dim)
+        estimator = FeatureEstimator(init, cfg.impro.est_momentum, cfg.impro.code_compat)
+    steps, loss_sum = 0, 0.0
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(y), generator=gen)
+        for start in range(0, len(y), cfg.batch_size):
+            idx = order[start:start + cfg.batch_size]
+            xb, yb = x[idx], y[idx]
+            if cfg.method == "fedimpro":
+                loss, h = fedimpro_loss(model, xb, yb, bc.dist if use_dist else None, cfg.impro,
+                                        bc.round, gen)
+                estimator.update(h, yb)  # type: ignore[union-attr]
+            else:
+                loss = F.cross_entropy(model(xb), yb)
+                if anchor is not None:
+                    loss = loss + prox_term(model, anchor, cfg.prox_mu)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.method == "scaffold":
+                assert bc.control is not None and control is not None
+                for k, p in params.items():
+                    p.grad.add_(bc.control[k] - control[k])
+            opt.step()
+            steps += 1
+            loss_sum += float(loss.detach())
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    result = ClientResult(client=client, n=len(y), model=state, steps=steps, loss=loss_sum / max(steps, 1))
+    if cfg.method == "scaffold":
+        assert bc.control is not None and control is not None
+        new_c = {k: control[k] - bc.control[k] + (bc.model[k] - state[k]) / (steps * cfg.lr)
+                 for k in control}
+        result.control_delta = {k: new_c[k] - control[k] for k in control}
+    if estimator is not None:
+        up = estimator.distribution()
+        if cfg.impro.upload_noise > 0:
+            up = add_upload_noise(up, cfg.impro.upload_noise,
+                                  torch.Generator().manual_seed(derive_seed(seed, "noise", bc.round, client)))
+        result.dist = up
+    return result
+
+
+def zero_control(model: SplitModel) -> State:
+    return {k: torch.zeros_like(p) for k, p in model.named_parameters()}
+
+
+class Server:
+    """Holds the global model, SCAFFOLD's server control c and FedImpro's shared H."""
+
+    def __init__(self, model: SplitModel, cfg: FedConfig, n_clients: int):
+        self.cfg = cfg
+        self.n_clients = n_clients
+        self.model_state: State = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.param_names = [k for k, _ in model.named_parameters()]
+        self.control = zero_control(model) if cfg.method == "scaffold" else None
+        self.dist: FeatureDistribution | None = None
+        self.round = 0
+
+    def broadcast(self) -> Broadcast:
+        return Broadcast(self.round + 1, self.model_state, self.control, self.dist)
+
+    def aggregate(self, results: list[ClientResult]) -> dict[str, float]:
+        """Apply one round's client results; returns the round's divergence metrics."""
+        self.round += 1
+        results = sorted(results, key=lambda r: r.client)  # aggregation ignores arrival order
+        weights = [float(r.n) for r in results]
+        new_state = weighted_average([r.model for r in results], weights)
+        div = metrics.weight_divergence(new_state, [r.model for r in results], self.param_names)
+        layer = metrics.layerwise_divergence(new_state, [r.model for r in results], self.param_names)
+        self.model_state = new_state
+        if self.control is not None:
+            k = len(results)
+            for key in self.control:
+                delta = sum(r.control_delta[key] for r in results) / k  # type: ignore[index]
+                self.control[key] = self.control[key] + (k / self.n_clients) * delta
+        if self.cfg.method == "fedimpro":
+            self.dist = aggregate_distributions([r.dist for r in results], weights,  # type: ignore[misc]
+                                                self.dist, momentum=self.cfg.impro.server_momentum,
+                                                pooled=self.cfg.impro.pooled,
+                                                presence=self.cfg.impro.presence_weights)
+        out = {"weight_divergence": div}
+        out.update({f"layer:{k}": v for k, v in layer.items()})
+        return out
+
+
+def sample_clients(seed: int, round_: int, n_clients: int, k: int) -> list[int]:
+    """K distinct clients for round ``round_`` (seeded, independent of everything else)."""
+    if k > n_clients:
+        raise ValueError(f"clients_per_round ({k}) exceeds the number of clients ({n_clients})")
+    rng = np.random.default_rng(derive_seed(seed, "sample", round_))
+    return sorted(int(i) for i in rng.choice(n_clients, size=k, replace=False))
+
+
+@torch.no_grad()
+def evaluate(model: SplitModel, state: State, x: torch.Tensor, y: torch.Tensor,
+             batch: int = 1000) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of ``state`` on (x, y)."""
+    model.load_state_dict(state)
+    model.eval()
+    correct, loss = 0, 0.0
+    for i in range(0, len(y), batch):
+        out = model(x[i:i + batch])
+        loss += float(F.cross_entropy(out, y[i:i + batch], reduction="sum"))
+        correct += int((out.argmax(1) == y[i:i + batch]).sum())
+    model.train()
+    return correct / len(y), loss / len(y)
+
+
+@dataclass
+class FedResult:
+    config: FedConfig
+    seed: int
+    history: list[dict[str, float]]
+    final_state: State
+    dist: FeatureDistribution | None
+    seconds: float
+
+
+def run_federation(data: ImageData, parts: list[np.ndarray], cfg: FedConfig,
+                   model_fn: Callable[[], SplitModel], *, seed: int,
+                   on_round: Callable[[int, dict[str, float]], None] | None = None) -> FedResult:
+    """The in-process simulation: deterministic for a given (data, parts, cfg, seed, threads)."""
+    t0 = time.perf_counter()
+    torch.manual_seed(derive_seed(seed, "init"))
+    model = model_fn()
+    server = Server(model, cfg, len(parts))
+    xs = [data.x_train[torch.as_tensor(p)] for p in parts]
+    ys = [data.y_train[torch.as_tensor(p)] for p in parts]
+    controls = {m: zero_control(model) for m in range(len(parts))} if cfg.method == "scaffold" else {}
+    history: list[dict[str, float]] = []
+    for r in range(1, cfg.rounds + 1):
+        bc = server.broadcast()
+        chosen = sample_clients(seed, r, len(parts), cfg.clients_per_round)
+        results = []
+        for m in chosen:
+            res = run_client(model, bc, xs[m], ys[m], cfg, seed=seed, client=m,
+                             n_classes=data.n_classes, control=controls.get(m))
+            if res.control_delta is not None:
+                controls[m] = {k: controls[m][k] + res.control_delta[k] for k in controls[m]}
+            results.append(res)
+        row: dict[str, float] = {"round": r, "train_loss": float(np.mean([x.loss for x in results]))}
+        row.update(server.aggregate(results))
+        if cfg.measure_every and (r % cfg.measure_every == 0 or r == 1):
+            row.update(metrics.dissimilarity_row(model, server.model_state, xs, ys, server.dist, cfg,
+                                                 seed=derive_seed(seed, "gd", r)))
+        if r % cfg.eval_every == 0 or r == cfg.rounds:
+            row["test_acc"], row["test_loss"] = evaluate(model, server.model_state, data.x_test, data.y_test)
+        history.append(row)
+        if on_round is not None:
+            on_round(r, row)
+    return FedResult(cfg, seed, history, copy.deepcopy(server.model_state), server.dist,
+                     time.perf_counter() - t0)
