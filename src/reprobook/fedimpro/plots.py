@@ -58,9 +58,10 @@ def dissimilarity_curves(hist: pd.DataFrame) -> plt.Figure:
     axes[2].fill_between(ratio.mean().index, ratio.min().values, ratio.max().values, alpha=0.2,
                          color=COLORS["fedimpro"])
     axes[2].axhline(0.25, color="k", ls=":", label="predicted N²/(N+N̂)² = 1/4")
-    axes[2].set(xlabel="round", ylabel="D_high(FedImpro) / D_high(real)", ylim=(0, None),
+    top = max(0.5, 1.2 * float(ratio.max().max())) if len(r) else 0.5
+    axes[2].set(xlabel="round", ylabel="D_high(FedImpro) / D_high(real)", ylim=(0, top),
                 title="high-level ratio")
-    axes[2].legend(frameon=False, fontsize=8)
+    axes[2].legend(frameon=False, fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 
