@@ -107,3 +107,37 @@ def test_flower_simulation_matches_the_in_process_loop():
     torch.testing.assert_close(out["dist"].mu, ref.dist.mu, rtol=0, atol=1e-5)
     torch.testing.assert_close(out["dist"].var, ref.dist.var, rtol=0, atol=1e-5)
     assert [h["round"] for h in out["history"]] == [1, 2]
+
+
+def test_random_crop_flip_is_a_shifted_or_mirrored_copy():
+    """Every augmented image is one of the (2 pad + 1)^2 crops of the zero-padded image, flipped
+    or not; and the same generator seed gives the same batch."""
+    x = torch.randn(6, 3, 8, 8)
+    out = fd.random_crop_flip(x, torch.Generator().manual_seed(3), pad=2)
+    again = fd.random_crop_flip(x, torch.Generator().manual_seed(3), pad=2)
+    assert torch.equal(out, again) and out.shape == x.shape
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(len(x)):
+        candidates = [c for dy in range(5) for dx in range(5)
+                      for c in (padded[i, :, dy:dy + 8, dx:dx + 8], padded[i, :, dy:dy + 8, dx:dx + 8].flip(-1))]
+        assert any(torch.equal(out[i], c) for c in candidates)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("method", ["fedavg", "scaffold", "fedimpro"])
+def test_cuda_run_follows_the_cpu_run(method):
+    """The device path sees the same batches as the CPU (CPU generators), so FedAvg and SCAFFOLD
+    agree up to float rounding; FedImpro draws its features on the device, so only its accuracy
+    is compared loosely."""
+    data = cached_data("mnist5k", 14)
+    parts = partition_for(SETUP, 0)
+    cfg = FedConfig(method=method, rounds=2, clients_per_round=4, batch_size=64)
+    cpu = run_federation(data, parts, cfg, lambda: SETUP.model_fn(data), seed=0)
+    gpu = run_federation(data, parts, cfg, lambda: SETUP.model_fn(data), seed=0, device="cuda")
+    assert all(v.device.type == "cpu" for v in gpu.final_state.values())
+    if method == "fedimpro":
+        assert abs(cpu.history[-1]["test_acc"] - gpu.history[-1]["test_acc"]) < 0.1
+    else:
+        for k, v in cpu.final_state.items():
+            torch.testing.assert_close(gpu.final_state[k], v, rtol=1e-3, atol=1e-4)

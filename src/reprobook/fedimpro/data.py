@@ -151,6 +151,21 @@ def _read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """The CIFAR training augmentation (random ``pad``-pixel-shift crop of the zero-padded image,
+    horizontal flip with probability 1/2), batched. Draws come from the CPU ``generator``, so a
+    seed gives the same crops on every device."""
+    n, _, h, w = x.shape
+    shift = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator).to(x.device)
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    rows = torch.arange(h, device=x.device)[None, :] + shift[:, :1]          # [n, h]
+    cols = torch.arange(w, device=x.device)[None, :] + shift[:, 1:]          # [n, w]
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    idx = torch.arange(n, device=x.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
 def load(name: str, *, seed: int = 0, side: int = 28, allow_download: bool = False) -> ImageData:
     """One of :data:`DATASETS`; the manifest-backed ones go through :func:`fetch`."""
     if name == "mnist5k":

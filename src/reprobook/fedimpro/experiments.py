@@ -53,6 +53,7 @@ class Job:
     config: FedConfig
     seed: int
     keep_state: bool = False
+    device: str = "cpu"
 
 
 @dataclass
@@ -81,14 +82,15 @@ def run_job(job: Job, threads: int = 1) -> JobResult:
     torch.set_num_threads(threads)
     data = cached_data(job.setup.dataset, job.setup.side)
     parts = partition_for(job.setup, job.seed)
-    res: FedResult = run_federation(data, parts, job.config, lambda: job.setup.model_fn(data), seed=job.seed)
+    res: FedResult = run_federation(data, parts, job.config, lambda: job.setup.model_fn(data),
+                                    seed=job.seed, device=job.device)
     out = JobResult(job.label, job.seed, job.config.method, res.history, res.seconds)
     if job.keep_state:
         out.state, out.dist = res.final_state, res.dist
         if res.dist is not None:
-            xs = [data.x_train[torch.as_tensor(p)] for p in parts]
-            ys = [data.y_train[torch.as_tensor(p)] for p in parts]
-            model = job.setup.model_fn(data)
+            xs = [data.x_train[torch.as_tensor(p)].to(job.device) for p in parts]
+            ys = [data.y_train[torch.as_tensor(p)].to(job.device) for p in parts]
+            model = job.setup.model_fn(data).to(job.device)
             out.extra["w2"] = metrics.conditional_wasserstein(
                 model, res.final_state, xs, ys, res.dist, data.n_classes, job.config.impro.feature_ratio)
     return out
@@ -150,3 +152,10 @@ def paired(summ: pd.DataFrame, a: str, b: str, col: str = "best_acc") -> list[fl
 
 def impro(**kw: Any) -> ImproConfig:
     return ImproConfig(**kw)
+
+
+def table1_by_alpha(summaries: dict[float, pd.DataFrame], order: list[str] | None = None) -> pd.DataFrame:
+    """Best accuracy % (mean ± std over seeds) per method (rows) and Dirichlet a (columns), the
+    layout of the paper's Table 1."""
+    cols = {f"a = {a:g}": table1(s, order)["best acc % (mean ± std)"] for a, s in summaries.items()}
+    return pd.DataFrame(cols)

@@ -32,8 +32,8 @@ class FeatureDistribution:
     seen: torch.Tensor | None = None  # [C] bool: classes the client estimated (presence_weights)
 
     @classmethod
-    def empty(cls, n_classes: int, dim: int) -> "FeatureDistribution":
-        return cls(torch.zeros(n_classes, dim), torch.ones(n_classes, dim))
+    def empty(cls, n_classes: int, dim: int, device: torch.device | str = "cpu") -> "FeatureDistribution":
+        return cls(torch.zeros(n_classes, dim, device=device), torch.ones(n_classes, dim, device=device))
 
     @property
     def sigma(self) -> torch.Tensor:
@@ -43,14 +43,19 @@ class FeatureDistribution:
         return FeatureDistribution(self.mu.clone(), self.var.clone(),
                                    None if self.seen is None else self.seen.clone())
 
+    def to(self, device: torch.device | str) -> "FeatureDistribution":
+        """The same distribution on ``device`` (clients compute there; uploads travel on the CPU)."""
+        return FeatureDistribution(self.mu.to(device), self.var.to(device),
+                                   None if self.seen is None else self.seen.to(device))
+
 
 def class_moments(h: torch.Tensor, y: torch.Tensor, n_classes: int
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-class count ``[C]``, mean ``[C, D]`` and (biased) variance ``[C, D]`` of a batch."""
     h = h.detach()
     count = torch.bincount(y, minlength=n_classes).to(h.dtype)
-    s1 = torch.zeros(n_classes, h.shape[1], dtype=h.dtype).index_add_(0, y, h)
-    s2 = torch.zeros(n_classes, h.shape[1], dtype=h.dtype).index_add_(0, y, h * h)
+    s1 = torch.zeros(n_classes, h.shape[1], dtype=h.dtype, device=h.device).index_add_(0, y, h)
+    s2 = torch.zeros(n_classes, h.shape[1], dtype=h.dtype, device=h.device).index_add_(0, y, h * h)
     denom = count.clamp_min(1).unsqueeze(1)
     mean = s1 / denom
     var = (s2 / denom - mean * mean).clamp_min(0)
@@ -67,7 +72,7 @@ class FeatureEstimator:
         self.var = init.var.clone()
         self.momentum = momentum
         self.code_compat = code_compat
-        self.seen = torch.zeros(init.mu.shape[0], dtype=torch.bool)
+        self.seen = torch.zeros(init.mu.shape[0], dtype=torch.bool, device=init.mu.device)
 
     @torch.no_grad()
     def update(self, h: torch.Tensor, y: torch.Tensor) -> None:
@@ -89,20 +94,24 @@ class FeatureEstimator:
 
 def balanced_labels(n: int, n_classes: int, generator: torch.Generator,
                     classes: torch.Tensor | None = None) -> torch.Tensor:
-    """``n`` labels with every class (of ``classes``, default all) appearing floor or ceil(n/C) times."""
-    pool = torch.arange(n_classes) if classes is None else classes
+    """``n`` labels with every class (of ``classes``, default all) appearing floor or ceil(n/C) times
+    (on the generator's device)."""
+    dev = generator.device
+    pool = torch.arange(n_classes, device=dev) if classes is None else classes.to(dev)
     k = len(pool)
     reps = pool.repeat(n // k)
-    extra = pool[torch.randperm(k, generator=generator)[: n - len(reps)]]
+    extra = pool[torch.randperm(k, generator=generator, device=dev)[: n - len(reps)]]
     labels = torch.cat([reps, extra])
-    return labels[torch.randperm(n, generator=generator)]
+    return labels[torch.randperm(n, generator=generator, device=dev)]
 
 
 def sample_features(dist: FeatureDistribution, n: int, generator: torch.Generator,
                     classes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class-balanced labels and features h ~ N(mu[y], diag(var[y])); no gradient flows to them."""
-    y = balanced_labels(n, dist.mu.shape[0], generator, classes)
-    eps = torch.randn(n, dist.mu.shape[1], generator=generator, dtype=dist.mu.dtype)
+    """Class-balanced labels and features h ~ N(mu[y], diag(var[y])); no gradient flows to them.
+    Draws happen on the generator's device and land on the distribution's."""
+    y = balanced_labels(n, dist.mu.shape[0], generator, classes).to(dist.mu.device)
+    eps = torch.randn(n, dist.mu.shape[1], generator=generator, dtype=dist.mu.dtype,
+                      device=generator.device).to(dist.mu.device)
     h = dist.mu[y] + dist.sigma[y] * eps
     return h.detach(), y
 

@@ -9,6 +9,12 @@ One round r (paper: FedAvg's protocol, FedImpro adds the shared H):
 
 :class:`Server` and :func:`run_client` are plain functions of tensors, so the same code runs here
 (:func:`run_federation`) and inside Flower (:mod:`reprobook.fedimpro.flower`).
+
+Devices: what travels between server and clients (model states, controls, H) stays on the CPU, as
+on a real network; a client computes on the device of its data (``x``), a CUDA GPU under gpu-1x.
+Every random draw that decides *which* data a step sees (client sampling, batch order) comes from
+CPU generators, so the same seed picks the same batches on every device; FedImpro's feature
+samples come from a generator on the compute device (the same one as the batch order on the CPU).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import torch.nn.functional as F
 from reprobook.core.seeds import derive_seed
 
 from . import metrics
-from .data import ImageData
+from .data import ImageData, random_crop_flip
 from .features import (FeatureDistribution, FeatureEstimator, add_upload_noise,
                        aggregate_distributions)
 from .methods import METHODS, ImproConfig, fedimpro_loss, prox_term
@@ -50,6 +56,7 @@ class FedConfig:
     impro: ImproConfig = field(default_factory=ImproConfig)
     eval_every: int = 1
     measure_every: int = 0  # gradient dissimilarity over all clients every k rounds (0: never)
+    augment: bool = False  # random crop + flip per batch (the CIFAR recipe; gpu-1x)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -108,31 +115,52 @@ def client_generator(seed: int, round_: int, client: int) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(seed, "client", round_, client))
 
 
+def sample_generator(seed: int, round_: int, client: int, device: torch.device,
+                     cpu_gen: torch.Generator) -> torch.Generator:
+    """FedImpro's feature-sampling generator: ``cpu_gen`` itself on the CPU, a seeded generator
+    on ``device`` otherwise (drawing on the device avoids a host-to-device copy per batch)."""
+    if device.type == "cpu":
+        return cpu_gen
+    return torch.Generator(device=device).manual_seed(derive_seed(seed, "client-device", round_, client))
+
+
+def to_cpu(state: State) -> State:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+
 def run_client(model: SplitModel, bc: Broadcast, x: torch.Tensor, y: torch.Tensor, cfg: FedConfig,
                *, seed: int, client: int, n_classes: int, control: State | None = None) -> ClientResult:
-    """E epochs of local SGD from the broadcast state (``model`` is overwritten)."""
+    """E epochs of local SGD from the broadcast state (``model`` is overwritten); computes on the
+    device of ``x`` (``model`` must live there), returns CPU tensors."""
+    dev = x.device
     model.load_state_dict(bc.model)
     model.train()
     gen = client_generator(seed, bc.round, client)
+    sgen = sample_generator(seed, bc.round, client, dev, gen)
+    dist = bc.dist.to(dev) if bc.dist is not None else None
+    correction = ({k: (bc.control[k] - control[k]).to(dev) for k in control}
+                  if cfg.method == "scaffold" and bc.control is not None and control is not None else None)
     params = dict(model.named_parameters())
     opt = torch.optim.SGD(params.values(), lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)
     anchor = {k: v.detach().clone() for k, v in params.items()} if cfg.method == "fedprox" else None
-    use_dist = (cfg.method == "fedimpro" and bc.dist is not None
+    use_dist = (cfg.method == "fedimpro" and dist is not None
                 and bc.round > cfg.impro.warmup_rounds)
     estimator = None
     if cfg.method == "fedimpro":
-        init = bc.dist if bc.dist is not None else FeatureDistribution.empty(n_classes, model.feature_dim)
+        init = dist if dist is not None else FeatureDistribution.empty(n_classes, model.feature_dim, dev)
         estimator = FeatureEstimator(init, cfg.impro.est_momentum, cfg.impro.code_compat)
-    steps, loss_sum = 0, 0.0
+    steps, loss_sum = 0, torch.zeros((), dtype=torch.float64, device=dev)
     for _ in range(cfg.epochs):
         order = torch.randperm(len(y), generator=gen)
         for start in range(0, len(y), cfg.batch_size):
-            idx = order[start:start + cfg.batch_size]
+            idx = order[start:start + cfg.batch_size].to(dev)
             xb, yb = x[idx], y[idx]
+            if cfg.augment:
+                xb = random_crop_flip(xb, gen)
             if cfg.method == "fedimpro":
-                loss, h = fedimpro_loss(model, xb, yb, bc.dist if use_dist else None, cfg.impro,
-                                        bc.round, gen)
+                loss, h = fedimpro_loss(model, xb, yb, dist if use_dist else None, cfg.impro,
+                                        bc.round, sgen)
                 estimator.update(h, yb)  # type: ignore[union-attr]
             else:
                 loss = F.cross_entropy(model(xb), yb)
@@ -140,14 +168,14 @@ def run_client(model: SplitModel, bc: Broadcast, x: torch.Tensor, y: torch.Tenso
                     loss = loss + prox_term(model, anchor, cfg.prox_mu)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if cfg.method == "scaffold":
-                assert bc.control is not None and control is not None
+            if correction is not None:
                 for k, p in params.items():
-                    p.grad.add_(bc.control[k] - control[k])
+                    p.grad.add_(correction[k])
             opt.step()
             steps += 1
-            loss_sum += float(loss.detach())
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            loss_sum += loss.detach().double()
+    state = to_cpu(model.state_dict())
+    loss_sum = float(loss_sum)
     result = ClientResult(client=client, n=len(y), model=state, steps=steps, loss=loss_sum / max(steps, 1))
     if cfg.method == "scaffold":
         assert bc.control is not None and control is not None
@@ -155,7 +183,7 @@ def run_client(model: SplitModel, bc: Broadcast, x: torch.Tensor, y: torch.Tenso
                  for k in control}
         result.control_delta = {k: new_c[k] - control[k] for k in control}
     if estimator is not None:
-        up = estimator.distribution()
+        up = estimator.distribution().to("cpu")
         if cfg.impro.upload_noise > 0:
             up = add_upload_noise(up, cfg.impro.upload_noise,
                                   torch.Generator().manual_seed(derive_seed(seed, "noise", bc.round, client)))
@@ -164,7 +192,7 @@ def run_client(model: SplitModel, bc: Broadcast, x: torch.Tensor, y: torch.Tenso
 
 
 def zero_control(model: SplitModel) -> State:
-    return {k: torch.zeros_like(p) for k, p in model.named_parameters()}
+    return {k: torch.zeros_like(p, device="cpu") for k, p in model.named_parameters()}
 
 
 class Server:
@@ -173,7 +201,7 @@ class Server:
     def __init__(self, model: SplitModel, cfg: FedConfig, n_clients: int):
         self.cfg = cfg
         self.n_clients = n_clients
-        self.model_state: State = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.model_state: State = to_cpu(model.state_dict())
         self.param_names = [k for k, _ in model.named_parameters()]
         self.control = zero_control(model) if cfg.method == "scaffold" else None
         self.dist: FeatureDistribution | None = None
@@ -240,15 +268,20 @@ class FedResult:
 
 
 def run_federation(data: ImageData, parts: list[np.ndarray], cfg: FedConfig,
-                   model_fn: Callable[[], SplitModel], *, seed: int,
+                   model_fn: Callable[[], SplitModel], *, seed: int, device: str = "cpu",
                    on_round: Callable[[int, dict[str, float]], None] | None = None) -> FedResult:
-    """The in-process simulation: deterministic for a given (data, parts, cfg, seed, threads)."""
+    """The in-process simulation: deterministic for a given (data, parts, cfg, seed, threads,
+    device). The model is initialised on the CPU (the same weights on every device), then the
+    clients' data, the test set and the model move to ``device``."""
     t0 = time.perf_counter()
+    dev = torch.device(device)
     torch.manual_seed(derive_seed(seed, "init"))
     model = model_fn()
     server = Server(model, cfg, len(parts))
-    xs = [data.x_train[torch.as_tensor(p)] for p in parts]
-    ys = [data.y_train[torch.as_tensor(p)] for p in parts]
+    model.to(dev)
+    xs = [data.x_train[torch.as_tensor(p)].to(dev) for p in parts]
+    ys = [data.y_train[torch.as_tensor(p)].to(dev) for p in parts]
+    x_test, y_test = data.x_test.to(dev), data.y_test.to(dev)
     controls = {m: zero_control(model) for m in range(len(parts))} if cfg.method == "scaffold" else {}
     history: list[dict[str, float]] = []
     for r in range(1, cfg.rounds + 1):
@@ -267,7 +300,7 @@ def run_federation(data: ImageData, parts: list[np.ndarray], cfg: FedConfig,
             row.update(metrics.dissimilarity_row(model, server.model_state, xs, ys, server.dist, cfg,
                                                  seed=derive_seed(seed, "gd", r)))
         if r % cfg.eval_every == 0 or r == cfg.rounds:
-            row["test_acc"], row["test_loss"] = evaluate(model, server.model_state, data.x_test, data.y_test)
+            row["test_acc"], row["test_loss"] = evaluate(model, server.model_state, x_test, y_test)
         history.append(row)
         if on_round is not None:
             on_round(r, row)

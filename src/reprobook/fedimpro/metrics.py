@@ -48,9 +48,9 @@ def layerwise_divergence(avg: State, locals_: list[State], names: list[str]) -> 
 
 def dissimilarity(grads: list[torch.Tensor], weights: list[float]) -> float:
     """sum_m p_m ||g_m - g_bar||^2 with p = weights / sum(weights)."""
-    p = torch.tensor(weights, dtype=torch.float64)
-    p = p / p.sum()
     g = torch.stack([x.double() for x in grads])
+    p = torch.tensor(weights, dtype=torch.float64, device=g.device)
+    p = p / p.sum()
     mean = (p[:, None] * g).sum(0)
     return float((p * ((g - mean) ** 2).sum(1)).sum())
 
@@ -114,7 +114,7 @@ def dissimilarity_row(model: SplitModel, state: State, xs: list[torch.Tensor], y
     model.train()
     row = {f"gd_{k}_real": v for k, v in gradient_dissimilarity(model, xs, ys).items()}
     if cfg.method == "fedimpro" and dist is not None:
-        d = gradient_dissimilarity(model, xs, ys, dist, cfg.impro.feature_ratio, seed)
+        d = gradient_dissimilarity(model, xs, ys, dist.to(xs[0].device), cfg.impro.feature_ratio, seed)
         row.update({f"gd_{k}_impro": v for k, v in d.items()})
     return row
 
@@ -150,7 +150,7 @@ def conditional_wasserstein(model: SplitModel, state: State, xs: list[torch.Tens
         moments.append((count, mu, var, ratio * len(y) / n_classes))
     model.train()
     rows = []
-    mu_g, var_g = dist.mu.double(), dist.var.double()
+    mu_g, var_g = dist.mu.to(xs[0].device).double(), dist.var.to(xs[0].device).double()
     for c in range(n_classes):
         holders = [m for m, mo in enumerate(moments) if mo[0][c] >= min_count]
         for i, a in enumerate(holders):
