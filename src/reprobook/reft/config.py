@@ -1,0 +1,118 @@
+"""One fault-tolerant training run: cluster shape, training, snapshots, checkpoints, faults.
+
+Written to ``<run_dir>/config.json`` by the launcher and read by every trainer and SMP, so the
+processes need nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .model import GPTConfig
+
+FAULT_KINDS = ("kill", "torn")  # trainer-side faults; node losses are injected by the launcher
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A trainer-side fault: ``kill`` SIGKILLs ``rank`` after the backward pass of iteration
+    ``step`` (mid-iteration, before the optimizer step); ``torn`` SIGKILLs it half-way through
+    copying the snapshot taken after ``step`` (a torn write). Active in launch ``attempt`` only."""
+
+    kind: str
+    rank: int
+    step: int
+    attempt: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
+
+
+@dataclass(frozen=True)
+class Restore:
+    """Where a launch starts: ``none`` (step 0), ``reft`` (the SMPs' snapshot of ``step``) or
+    ``ckpt`` (the persistent checkpoint of ``step``)."""
+
+    kind: str = "none"
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    run_dir: str
+    shm_root: str
+    n_nodes: int = 2
+    ranks_per_node: int = 1
+    steps: int = 30
+    snap_every: int = 1         # REFT snapshot every k optimizer steps (0: off)
+    parity: int = 1             # m parity blocks per stripe (0: no erasure coding)
+    codec: str = "xor"          # "xor" (m = 1) or "rs"
+    group_nodes: int = 0        # nodes per coding group (0: all nodes form one group)
+    ckpt_every: int = 0         # persistent (disk) checkpoint every k steps (0: off)
+    ckpt_dir: str = ""
+    storage_mbps: float = 0.0   # emulated storage bandwidth for checkpoints (0: as fast as it goes)
+    gpt: GPTConfig = field(default_factory=GPTConfig)
+    batch_size: int = 8
+    lr: float = 3e-3
+    warmup: int = 5
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 1
+    attempt: int = 0
+    restore: Restore = field(default_factory=Restore)
+    faults: tuple[Fault, ...] = ()
+    capacity: int = 0           # bytes per rank slot (0: computed by the launcher)
+    smp_poll_s: float = 0.005
+
+    def __post_init__(self) -> None:
+        if self.n_nodes < 1 or self.ranks_per_node < 1 or self.steps < 1:
+            raise ValueError("n_nodes, ranks_per_node and steps must be >= 1")
+        g = self.group_size
+        if self.parity and not 1 <= self.parity < g:
+            raise ValueError(f"parity m = {self.parity} needs a coding group of more than m nodes (group of {g})")
+        if self.n_nodes % g:
+            raise ValueError(f"{self.n_nodes} nodes do not split into coding groups of {g}")
+        if self.codec == "xor" and self.parity > 1:
+            raise ValueError("the XOR codec tolerates one lost node: use codec 'rs' for parity > 1")
+
+    @property
+    def world(self) -> int:
+        return self.n_nodes * self.ranks_per_node
+
+    @property
+    def group_size(self) -> int:
+        return self.group_nodes or self.n_nodes
+
+    def groups(self) -> list[list[int]]:
+        g = self.group_size
+        return [list(range(s, s + g)) for s in range(0, self.n_nodes, g)]
+
+    def ranks_of(self, node: int) -> list[int]:
+        return list(range(node * self.ranks_per_node, (node + 1) * self.ranks_per_node))
+
+    def node_of(self, rank: int) -> int:
+        return rank // self.ranks_per_node
+
+    def rank_slot(self, rank: int, slot: int) -> Path:
+        return Path(self.shm_root) / f"node{self.node_of(rank)}" / f"rank{rank}.slot{slot}"
+
+    def parity_slot(self, node: int, stripe: int, t: int, slot: int) -> Path:
+        return Path(self.shm_root) / f"node{node}" / f"parity{stripe}.{t}.slot{slot}"
+
+    def with_(self, **kw: Any) -> "RunConfig":
+        return replace(self, **kw)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, path: Path | str) -> "RunConfig":
+        d = json.loads(Path(path).read_text())
+        d["gpt"] = GPTConfig(**d["gpt"])
+        d["restore"] = Restore(**d["restore"])
+        d["faults"] = tuple(Fault(**f) for f in d["faults"])
+        return cls(**d)

@@ -1,0 +1,182 @@
+"""Snapshot management processes (paper Sec. 3: SMPs keep snapshots alive across trainer crashes).
+
+One SMP per node, started by the launcher in its own process session (``start_new_session``), so a
+trainer's crash, or the whole trainer group being killed, does not reach it. It
+
+1. creates and pre-faults the shared-memory slots of its node's ranks (two per rank) and of the
+   parity blocks it stores, then writes ``<run_dir>/smp<node>.ready``;
+2. watches the slots: when every rank of its coding group has committed the snapshot of a step S,
+   it reads the group's snapshot regions (on one machine: the peers' ``/dev/shm`` files; across real
+   nodes this read is the network transfer), computes the parity blocks it is responsible for
+   (:func:`reprobook.reft.coding.node_parity`) and commits them to its parity slot of S — unless a
+   source slot changed while it read (then it skips S);
+3. exits on SIGTERM.
+
+Run as ``python -m reprobook.reft.smp <config.json> <node>``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import coding
+from . import slots as S
+from .config import RunConfig
+from .state import bytes_tensor, from_bytes_tensor, layout, pack_into
+
+META_BYTES = 16 * 1024
+
+
+def group_of(cfg: RunConfig, node: int) -> list[int]:
+    return next(g for g in cfg.groups() if node in g)
+
+
+def parity_capacity(cfg: RunConfig) -> int:
+    k = cfg.group_size - cfg.parity
+    return -(-cfg.ranks_per_node * (S.HEADER + cfg.capacity) // k) + META_BYTES + 4096
+
+
+def create_slots(cfg: RunConfig, node: int) -> None:
+    for r in cfg.ranks_of(node):
+        for i in (0, 1):
+            S.create(cfg.rank_slot(r, i), cfg.capacity)
+    if cfg.parity:
+        group = group_of(cfg, node)
+        lay = coding.Layout(len(group), cfg.parity)
+        for stripe, t in lay.parity_stripes(group.index(node)):
+            for i in (0, 1):
+                S.create(cfg.parity_slot(node, stripe, t, i), parity_capacity(cfg))
+
+
+def read_regions(cfg: RunConfig, nodes: list[int], step: int) -> tuple[dict[int, np.ndarray], dict[int, int], dict[int, tuple[int, int]]] | None:
+    """Every rank's snapshot region of ``step`` on ``nodes``: node data (ranks concatenated),
+    per-rank region lengths, and (step, writes) of each source header to re-check after use."""
+    idx = S.slot_index(step, cfg.snap_every)
+    data, lengths, stamps = {}, {}, {}
+    for q in nodes:
+        parts = []
+        for r in cfg.ranks_of(q):
+            try:
+                with S.Slot(cfg.rank_slot(r, idx)) as slot:
+                    info = slot.info(verify=True)
+                    if info is None or info.step != step:
+                        return None
+                    stamps[r] = (int(slot.head[1]), int(slot.head[6]))
+                    region = slot.raw()
+            except (S.SlotError, OSError, ValueError):
+                return None
+            lengths[r] = len(region)
+            parts.append(region)
+        data[q] = np.concatenate(parts)
+    return data, lengths, stamps
+
+
+def unchanged(cfg: RunConfig, step: int, stamps: dict[int, tuple[int, int]]) -> bool:
+    idx = S.slot_index(step, cfg.snap_every)
+    for r, stamp in stamps.items():
+        try:
+            with S.Slot(cfg.rank_slot(r, idx)) as slot:
+                if (int(slot.head[1]), int(slot.head[6])) != stamp or slot.head[5] != 1:
+                    return False
+        except (S.SlotError, OSError, ValueError):
+            return False
+    return True
+
+
+def encode_step(cfg: RunConfig, node: int, step: int) -> bool:
+    """Compute and commit this node's parity blocks for ``step``; False if the sources moved on."""
+    group = group_of(cfg, node)
+    got = read_regions(cfg, group, step)
+    if got is None:
+        return False
+    data, lengths, stamps = got
+    lay = coding.Layout(len(group), cfg.parity)
+    local = {group.index(q): d for q, d in data.items()}
+    size = coding.chunk_size([len(d) for d in local.values()], lay.k)
+    blocks = coding.node_parity(lay, group.index(node), local, cfg.codec, size)
+    if not unchanged(cfg, step, stamps):
+        return False
+    idx = S.slot_index(step, cfg.snap_every)
+    for (stripe, t), block in blocks.items():
+        meta = {"step": step, "size": size, "rank_lengths": {str(r): n for r, n in lengths.items()}}
+        tensors = {"meta": bytes_tensor(meta), "block": torch.from_numpy(block)}
+        specs = layout(tensors)
+        with S.Slot(cfg.parity_slot(node, stripe, t, idx)) as slot:
+            pack_into(slot.begin(specs), tensors, specs)
+            slot.commit(step, S.total_bytes(specs))
+    return True
+
+
+def read_parity(cfg: RunConfig, node: int, stripe: int, t: int, step: int) -> tuple[dict, np.ndarray] | None:
+    """(meta, block) of a committed, checksum-valid parity slot of ``step``, else None."""
+    from .state import unpack
+
+    try:
+        with S.Slot(cfg.parity_slot(node, stripe, t, S.slot_index(step, cfg.snap_every))) as slot:
+            info = slot.info(verify=True)
+            if info is None or info.step != step:
+                return None
+            tensors = unpack(slot.payload, info.specs)
+    except (S.SlotError, OSError):
+        return None
+    return from_bytes_tensor(tensors["meta"]), tensors["block"].numpy()
+
+
+def latest_common_step(cfg: RunConfig, ranks: list[int]) -> int:
+    """The newest step whose snapshot header every rank shows committed (no checksum: a hint)."""
+    best = None
+    for r in ranks:
+        steps = []
+        for i in (0, 1):
+            try:
+                with S.Slot(cfg.rank_slot(r, i)) as slot:
+                    if slot.head[0] == S.MAGIC and slot.head[5] == 1:
+                        steps.append(int(slot.head[1]))
+            except (S.SlotError, OSError, ValueError):
+                pass
+        if not steps:
+            return -1
+        best = max(steps) if best is None else min(best, max(steps))
+    return -1 if best is None else best
+
+
+def serve(cfg: RunConfig, node: int, log: Path) -> None:
+    stop = {"flag": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
+    group = group_of(cfg, node)
+    ranks = [r for q in group for r in cfg.ranks_of(q)]
+    last, n_enc, enc_s = 0, 0, 0.0
+    with open(log, "a") as f:
+        while not stop["flag"]:
+            step = latest_common_step(cfg, ranks) if cfg.parity else -1
+            if step > last:
+                t = time.perf_counter()
+                if encode_step(cfg, node, step):
+                    last, n_enc = step, n_enc + 1
+                    enc_s += time.perf_counter() - t
+                    f.write(json.dumps({"node": node, "step": step, "encode_s": time.perf_counter() - t}) + "\n")
+                    f.flush()
+                continue
+            time.sleep(cfg.smp_poll_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    cfg, node = RunConfig.load(argv[0]), int(argv[1])
+    torch.set_num_threads(1)
+    create_slots(cfg, node)
+    run_dir = Path(cfg.run_dir)
+    (run_dir / f"smp{node}.ready").write_text(str(node))
+    serve(cfg, node, run_dir / f"smp{node}.log")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
