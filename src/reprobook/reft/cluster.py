@@ -142,18 +142,24 @@ class Cluster:
         out.close()
         return p
 
-    def start_smp(self, node: int, timeout: float = 120.0) -> None:
-        ready = self.run_dir / f"smp{node}.ready"
-        ready.unlink(missing_ok=True)
-        p = self._spawn(["-m", "reprobook.reft.smp", str(self.cfg_path), str(node)], self.run_dir / f"smp{node}.out")
-        self.smps[node] = p
+    def start_smps(self, nodes: list[int], timeout: float = 120.0) -> None:
+        """Start the SMPs of ``nodes`` (all at once) and wait until each has its slots ready."""
+        for node in nodes:
+            (self.run_dir / f"smp{node}.ready").unlink(missing_ok=True)
+            self.smps[node] = self._spawn(["-m", "reprobook.reft.smp", str(self.cfg_path), str(node)],
+                                          self.run_dir / f"smp{node}.out")
         t0 = time.monotonic()
-        while not ready.exists():
-            if p.poll() is not None:
-                raise RuntimeError(f"SMP of node {node} exited with {p.returncode}; see {self.run_dir / f'smp{node}.out'}")
-            if time.monotonic() - t0 > timeout:
-                raise TimeoutError(f"SMP of node {node} not ready after {timeout:.0f} s")
-            time.sleep(0.02)
+        for node in nodes:
+            p, ready = self.smps[node], self.run_dir / f"smp{node}.ready"
+            while not ready.exists():
+                if p.poll() is not None:
+                    raise RuntimeError(f"SMP of node {node} exited with {p.returncode}; see {self.run_dir / f'smp{node}.out'}")
+                if time.monotonic() - t0 > timeout:
+                    raise TimeoutError(f"SMP of node {node} not ready after {timeout:.0f} s")
+                time.sleep(0.02)
+
+    def start_smp(self, node: int) -> None:
+        self.start_smps([node])
 
     def start_trainers(self, attempt: int, restore: Restore) -> None:
         cfg = self.cfg.with_(attempt=attempt, restore=restore)
@@ -351,8 +357,7 @@ def run(cfg: RunConfig, node_losses: tuple[NodeLoss, ...] = (), *, timeout: floa
     report = RunReport(cfg)
     with Cluster(cfg, python=python, echo=echo) as c:
         (c.run_dir / "losses.jsonl").unlink(missing_ok=True)
-        for q in range(cfg.n_nodes):
-            c.start_smp(q)
+        c.start_smps(list(range(cfg.n_nodes)))
         restore, attempt = Restore(), 0
         while True:
             c.start_trainers(attempt, restore)
@@ -367,8 +372,7 @@ def run(cfg: RunConfig, node_losses: tuple[NodeLoss, ...] = (), *, timeout: floa
                 for q in nodes:
                     c.lose_node(q)
             c.kill_trainers()
-            for q in nodes:
-                c.start_smp(q)  # the replacement node
+            c.start_smps(list(nodes))  # the replacement nodes
             t_rec = time.perf_counter()
             restore, rebuilt, note = c.recover(nodes)
             rec = Recovery(attempt, outcome, failed_at, restore, nodes, rebuilt, time.perf_counter() - t_rec, note)

@@ -11,7 +11,23 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .model import GPTConfig
+
+@dataclass(frozen=True)
+class GPTConfig:
+    n_layer: int = 4
+    n_head: int = 4
+    d_model: int = 256
+    seq_len: int = 64
+    vocab: int = 256
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 FAULT_KINDS = ("kill", "torn")  # trainer-side faults; node losses are injected by the launcher
 
@@ -67,6 +83,7 @@ class RunConfig:
     faults: tuple[Fault, ...] = ()
     capacity: int = 0           # bytes per rank slot (0: computed by the launcher)
     smp_poll_s: float = 0.005
+    smp_nice: int = 10          # SMPs run at lower CPU priority: they use spare cores, not the trainers'
 
     def __post_init__(self) -> None:
         if self.n_nodes < 1 or self.ranks_per_node < 1 or self.steps < 1:

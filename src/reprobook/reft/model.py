@@ -12,7 +12,6 @@ positions, dropout), sized by :class:`GPTConfig`.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -22,22 +21,9 @@ import torch.nn.functional as F
 
 from reprobook.core.seeds import derive_seed
 
+from .config import GPTConfig
 
-@dataclass(frozen=True)
-class GPTConfig:
-    n_layer: int = 4
-    n_head: int = 4
-    d_model: int = 256
-    seq_len: int = 64
-    vocab: int = 256
-    dropout: float = 0.1
 
-    def __post_init__(self) -> None:
-        if self.d_model % self.n_head:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Block(nn.Module):

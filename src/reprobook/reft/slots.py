@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .state import TensorSpec, layout_from_json, layout_json, total_bytes
+from .spec import TensorSpec, layout_from_json, layout_json, total_bytes
 
 MAGIC = np.frombuffer(b"REFTSLT1", dtype=np.int64)[0]
 HEADER = 64 * 1024  # header (64 B) + layout JSON

@@ -12,24 +12,30 @@ trainer's crash, or the whole trainer group being killed, does not reach it. It
    source slot changed while it read (then it skips S);
 3. exits on SIGTERM.
 
+It imports no torch (NumPy and zfec only), so it starts in a fraction of a second.
+
+It runs at a lower CPU priority (``smp_nice``): the paper puts snapshot management on the node's
+spare CPU cores, so under contention the trainers come first and parity may lag behind the newest
+snapshot (recovery then restores the newest step whose parity exists).
+
 Run as ``python -m reprobook.reft.smp <config.json> <node>``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import coding
 from . import slots as S
 from .config import RunConfig
-from .state import bytes_tensor, from_bytes_tensor, layout, pack_into
+from .spec import byte_specs
 
 META_BYTES = 16 * 1024
 
@@ -55,7 +61,7 @@ def create_slots(cfg: RunConfig, node: int) -> None:
                 S.create(cfg.parity_slot(node, stripe, t, i), parity_capacity(cfg))
 
 
-def read_regions(cfg: RunConfig, nodes: list[int], step: int) -> tuple[dict[int, np.ndarray], dict[int, int], dict[int, tuple[int, int]]] | None:
+def read_regions(cfg: RunConfig, nodes: list[int], step: int, verify: bool = True) -> tuple[dict[int, np.ndarray], dict[int, int], dict[int, tuple[int, int]]] | None:
     """Every rank's snapshot region of ``step`` on ``nodes``: node data (ranks concatenated),
     per-rank region lengths, and (step, writes) of each source header to re-check after use."""
     idx = S.slot_index(step, cfg.snap_every)
@@ -65,7 +71,7 @@ def read_regions(cfg: RunConfig, nodes: list[int], step: int) -> tuple[dict[int,
         for r in cfg.ranks_of(q):
             try:
                 with S.Slot(cfg.rank_slot(r, idx)) as slot:
-                    info = slot.info(verify=True)
+                    info = slot.info(verify=verify)
                     if info is None or info.step != step:
                         return None
                     stamps[r] = (int(slot.head[1]), int(slot.head[6]))
@@ -93,7 +99,9 @@ def unchanged(cfg: RunConfig, step: int, stamps: dict[int, tuple[int, int]]) -> 
 def encode_step(cfg: RunConfig, node: int, step: int) -> bool:
     """Compute and commit this node's parity blocks for ``step``; False if the sources moved on."""
     group = group_of(cfg, node)
-    got = read_regions(cfg, group, step)
+    # no checksum pass here: a torn source has no commit flag, and a corrupt one fails its own
+    # checksum after reconstruction, which recovery verifies
+    got = read_regions(cfg, group, step, verify=False)
     if got is None:
         return False
     data, lengths, stamps = got
@@ -104,29 +112,29 @@ def encode_step(cfg: RunConfig, node: int, step: int) -> bool:
     if not unchanged(cfg, step, stamps):
         return False
     idx = S.slot_index(step, cfg.snap_every)
+    meta = np.frombuffer(json.dumps({"step": step, "size": size,
+                                     "rank_lengths": {str(r): n for r, n in lengths.items()}}).encode(), dtype=np.uint8)
     for (stripe, t), block in blocks.items():
-        meta = {"step": step, "size": size, "rank_lengths": {str(r): n for r, n in lengths.items()}}
-        tensors = {"meta": bytes_tensor(meta), "block": torch.from_numpy(block)}
-        specs = layout(tensors)
+        specs = byte_specs({"meta": len(meta), "block": len(block)})
         with S.Slot(cfg.parity_slot(node, stripe, t, idx)) as slot:
-            pack_into(slot.begin(specs), tensors, specs)
-            slot.commit(step, S.total_bytes(specs))
+            buf = slot.begin(specs)
+            buf[specs[0].offset:specs[0].offset + len(meta)] = meta
+            buf[specs[1].offset:specs[1].offset + len(block)] = block
+            slot.commit(step, len(buf))
     return True
 
 
 def read_parity(cfg: RunConfig, node: int, stripe: int, t: int, step: int) -> tuple[dict, np.ndarray] | None:
     """(meta, block) of a committed, checksum-valid parity slot of ``step``, else None."""
-    from .state import unpack
-
     try:
         with S.Slot(cfg.parity_slot(node, stripe, t, S.slot_index(step, cfg.snap_every))) as slot:
             info = slot.info(verify=True)
             if info is None or info.step != step:
                 return None
-            tensors = unpack(slot.payload, info.specs)
+            parts = {sp.name: np.array(slot.payload[sp.offset:sp.offset + sp.nbytes]) for sp in info.specs}
     except (S.SlotError, OSError):
         return None
-    return from_bytes_tensor(tensors["meta"]), tensors["block"].numpy()
+    return json.loads(parts["meta"].tobytes().decode()), parts["block"]
 
 
 def latest_common_step(cfg: RunConfig, ranks: list[int]) -> int:
@@ -170,7 +178,8 @@ def serve(cfg: RunConfig, node: int, log: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     cfg, node = RunConfig.load(argv[0]), int(argv[1])
-    torch.set_num_threads(1)
+    if cfg.smp_nice:
+        os.nice(cfg.smp_nice)
     create_slots(cfg, node)
     run_dir = Path(cfg.run_dir)
     (run_dir / f"smp{node}.ready").write_text(str(node))
@@ -179,4 +188,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # the slots stay: they belong to the node, not to this process

@@ -10,25 +10,14 @@ tensors in and out of such a buffer (a shared-memory slot) without pickling.
 from __future__ import annotations
 
 import hashlib
-import json
 import pickle
 import random
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-ALIGN = 64  # bytes; every tensor starts on a cache line
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    offset: int
-    nbytes: int
+from .spec import ALIGN, TensorSpec, aligned, layout_from_json, layout_json, total_bytes  # noqa: F401
 
 
 def _dtype(name: str) -> torch.dtype:
@@ -44,21 +33,8 @@ def layout(tensors: dict[str, torch.Tensor]) -> list[TensorSpec]:
     for name, t in tensors.items():
         nbytes = t.numel() * t.element_size()
         specs.append(TensorSpec(name, str(t.dtype), tuple(t.shape), off, nbytes))
-        off += -(-nbytes // ALIGN) * ALIGN
+        off += aligned(nbytes)
     return specs
-
-
-def total_bytes(specs: list[TensorSpec]) -> int:
-    return max((s.offset + s.nbytes for s in specs), default=0)
-
-
-def layout_json(specs: list[TensorSpec]) -> bytes:
-    return json.dumps([asdict(s) for s in specs]).encode()
-
-
-def layout_from_json(raw: bytes) -> list[TensorSpec]:
-    return [TensorSpec(d["name"], d["dtype"], tuple(d["shape"]), d["offset"], d["nbytes"])
-            for d in json.loads(raw.decode())]
 
 
 def as_bytes(t: torch.Tensor) -> np.ndarray:

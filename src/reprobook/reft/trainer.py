@@ -252,12 +252,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.use_deterministic_algorithms(True, warn_only=True)
     backend = "gloo" if cfg.device == "cpu" else "nccl"
     dist.init_process_group(backend, rank=rank, world_size=world)
+    t0 = time.perf_counter()
     try:
         Trainer(cfg, rank).train(Path(cfg.run_dir) / "losses.jsonl")
     finally:
         dist.destroy_process_group()
+    print(f"rank {rank}: finished in {time.perf_counter() - t0:.2f} s", flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # skip the interpreter's slow teardown of torch; every file is closed by now
