@@ -83,7 +83,10 @@ def encode_stripe(blocks: list[np.ndarray], m: int, codec: str) -> list[np.ndarr
     """The m parity blocks of one stripe's k data blocks."""
     _check_codec(codec, m)
     if codec == "xor":
-        return [np.bitwise_xor.reduce(np.stack(blocks), axis=0)]
+        out = blocks[0].copy()
+        for b in blocks[1:]:
+            np.bitwise_xor(out, b, out=out)
+        return [out]
     import zfec
 
     k = len(blocks)
@@ -107,10 +110,12 @@ def encode(node_data: list[np.ndarray], m: int, codec: str = "rs"
 def node_parity(layout: Layout, node: int, node_data: dict[int, np.ndarray], codec: str,
                 size: int) -> dict[tuple[int, int], np.ndarray]:
     """Only the parity blocks that ``node`` stores (what one SMP computes)."""
+    mine = layout.parity_stripes(node)
+    needed = {q for i, _ in mine for q in layout.data_nodes(i)}
+    cut = {q: chunks(node_data[q], layout.k, size) for q in needed}  # each node padded once
     out = {}
-    for i, t in layout.parity_stripes(node):
-        blocks = [chunks(node_data[q], layout.k, size)[layout.data_stripes(q).index(i)]
-                  for q in layout.data_nodes(i)]
+    for i, t in mine:
+        blocks = [cut[q][layout.data_stripes(q).index(i)] for q in layout.data_nodes(i)]
         out[(i, t)] = encode_stripe(blocks, layout.m, codec)[t]
     return out
 
@@ -148,8 +153,7 @@ def decode(n: int, m: int, survivors: dict[int, np.ndarray], parity: dict[tuple[
             raise Unrecoverable(f"stripe {i}: only {len(have)} of the k = {k} blocks needed survive")
         if codec == "xor":
             q = missing[0]
-            blocks = [b for _, b in have]
-            value = np.bitwise_xor.reduce(np.stack(blocks), axis=0)
+            value = encode_stripe([b for _, b in have], 1, "xor")[0]
             rebuilt[q][layout.data_stripes(q).index(i)] = value
         else:
             import zfec

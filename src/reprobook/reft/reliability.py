@@ -73,17 +73,20 @@ def monte_carlo(c: Cluster, p_s: float, p_n: float, incidents: int, seed: int,
                 i_snap: float, i_ckpt: float, t_restart: float) -> dict[str, dict[str, float]]:
     """Simulated incidents: which scheme's snapshot survives, and the work each loses.
 
-    Per incident: node losses ~ Bernoulli(p_n) per node, crashes ~ Bernoulli(p_s) per rank, the
-    failure's phase ~ U(0, 1) within the snapshot and the checkpoint interval.
+    Per incident: independent node losses ~ Bernoulli(p_n) per node, counted per coding group
+    (their sum over a group's n nodes is Binomial(n, p_n)), independent crashes ~ Bernoulli(p_s)
+    per rank (counted: Binomial(R, p_s)), and the failure's phase ~ U(0, 1) within the snapshot and
+    the checkpoint interval.
     """
+    if c.N % c.n:
+        raise ValueError(f"{c.N} nodes do not split into coding groups of {c.n}")
     rng = np.random.default_rng(seed)
-    lost = rng.random((incidents, c.N)) < p_n
-    crashed = rng.random((incidents, c.R)) < p_s
+    per_group = rng.binomial(c.n, p_n, size=(incidents, c.N // c.n))
+    crashes = rng.binomial(c.R, p_s, size=incidents)
     u_snap, u_ckpt = rng.random(incidents), rng.random(incidents)
-    any_lost = lost.any(1)
-    per_group = lost.reshape(incidents, c.N // c.n, c.n).sum(2)
+    any_lost = per_group.sum(1) > 0
     alive = {
-        "trainer memory": ~any_lost & ~crashed.any(1),
+        "trainer memory": ~any_lost & (crashes == 0),
         "SMP": ~any_lost,
         "SMP + EC": (per_group <= c.m).all(1),
     }

@@ -24,7 +24,7 @@ def iteration_time(rep: RunReport, skip: int = 3) -> float:
     return float(np.median(d))
 
 
-def overhead_runs(base: Path, common: dict, storage_mbps: float,
+def overhead_runs(base: Path, common: dict, storage_mbps: float, only: list[str] | None = None,
                   echo: Callable[[str], None] = print) -> pd.DataFrame:
     """Per-iteration time of the same training without fault tolerance, with a REFT snapshot after
     every step (no coding / XOR), and with a blocking sharded checkpoint at the emulated bandwidth
@@ -36,6 +36,11 @@ def overhead_runs(base: Path, common: dict, storage_mbps: float,
         f"torch.save every step ({storage_mbps:g} MB/s)": dict(snap_every=0, parity=0, ckpt_every=1,
                                                              storage_mbps=storage_mbps),
     }
+    if only:
+        unknown = sorted(set(only) - set(variants))
+        if unknown:
+            raise ValueError(f"unknown overhead method(s) {unknown}; known: {list(variants)}")
+        variants = {k: v for k, v in variants.items() if k == "none" or k in only}
     rows = []
     for i, (name, kw) in enumerate(variants.items()):
         rep = cluster.run(cluster.new_run(base, f"overhead{i}", **{**common, **kw}))
