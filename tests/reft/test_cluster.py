@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 
+import psutil
 import pytest
 
-from reprobook.reft import cluster
+from reprobook.reft import cluster, slots
 from reprobook.reft.config import Fault, Restore
 from reprobook.reft.model import GPTConfig
 
@@ -77,3 +78,42 @@ def test_smps_survive_the_whole_trainer_group(tmp_path):
         assert c.smps_alive()
         steps = [c.valid_steps(r) for r in range(cfg.world)]
         assert all(steps) and set.intersection(*steps)
+
+
+def test_an_orphaned_smp_cleans_up_and_exits(tmp_path):
+    """If the launcher dies without closing (a killed notebook), its SMPs notice, remove their
+    node's shared memory and exit."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    cfg = cluster.new_run(tmp_path, "orphan", **COMMON)
+    script = textwrap.dedent(f"""
+        import os, sys
+        from reprobook.reft import cluster
+        from reprobook.reft.config import RunConfig
+        c = cluster.Cluster(RunConfig.load({str(Path(cfg.run_dir) / 'config.json')!r}))
+        c.start_smps([0])
+        print(c.smps[0].pid, flush=True)
+        os._exit(0)  # no close(): an abrupt death
+    """)
+    Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
+    cfg.save(Path(cfg.run_dir) / "config.json")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    pid = int(out.stdout.split()[-1])
+    def running() -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    t0 = time.monotonic()
+    while running() and time.monotonic() - t0 < 20:
+        time.sleep(0.05)
+    alive = running()
+    if alive:
+        psutil.Process(pid).kill()
+    assert not alive, "the orphaned SMP is still running"
+    assert not (Path(cfg.shm_root) / "node0").exists()
+    slots.remove_tree(Path(cfg.shm_root))

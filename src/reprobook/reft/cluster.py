@@ -146,7 +146,7 @@ class Cluster:
         """Start the SMPs of ``nodes`` (all at once) and wait until each has its slots ready."""
         for node in nodes:
             (self.run_dir / f"smp{node}.ready").unlink(missing_ok=True)
-            self.smps[node] = self._spawn(["-m", "reprobook.reft.smp", str(self.cfg_path), str(node)],
+            self.smps[node] = self._spawn(["-m", "reprobook.reft.smp", str(self.cfg_path), str(node), str(os.getpid())],
                                           self.run_dir / f"smp{node}.out")
         t0 = time.monotonic()
         for node in nodes:

@@ -79,7 +79,10 @@ def survival_curves(curves: pd.DataFrame, mc: pd.DataFrame) -> plt.Figure:
 def lost_work(df: pd.DataFrame, young_daly_min: float) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 4))
     for scheme, d in df.groupby("scheme", sort=False):
-        ax.plot(d.i_snap_min, d.lost_min, label=scheme)
+        line, = ax.plot(d.i_snap_min, d.lost_min, label=scheme)
+        if "lost_min_mc" in d and d.lost_min_mc.notna().any():
+            ax.plot(d.i_snap_min, d.lost_min_mc, "o", ms=4, color=line.get_color())
+    ax.plot([], [], "o", color="0.4", ms=4, label="Monte-Carlo")
     ax.axvline(young_daly_min, color="grey", ls=":", lw=1)
     ax.text(young_daly_min, ax.get_ylim()[1] * 0.95, " Young/Daly interval\n of the checkpoint", fontsize=8, va="top")
     ax.set(xscale="log", xlabel="in-memory snapshot interval (minutes)",

@@ -18,7 +18,7 @@ It runs at a lower CPU priority (``smp_nice``): the paper puts snapshot manageme
 spare CPU cores, so under contention the trainers come first and parity may lag behind the newest
 snapshot (recovery then restores the newest step whose parity exists).
 
-Run as ``python -m reprobook.reft.smp <config.json> <node>``.
+Run as ``python -m reprobook.reft.smp <config.json> <node> [<launcher pid>]``.
 """
 
 from __future__ import annotations
@@ -155,7 +155,10 @@ def latest_common_step(cfg: RunConfig, ranks: list[int]) -> int:
     return -1 if best is None else best
 
 
-def serve(cfg: RunConfig, node: int, log: Path) -> None:
+def serve(cfg: RunConfig, node: int, log: Path, launcher: int | None = None) -> None:
+    """Encode until SIGTERM, or until the launcher that started this SMP is gone (then nobody can
+    recover from these snapshots any more: the SMP removes its node's shared memory and exits, so
+    a killed notebook or test leaves no orphan behind)."""
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
     group = group_of(cfg, node)
@@ -163,6 +166,10 @@ def serve(cfg: RunConfig, node: int, log: Path) -> None:
     last, n_enc, enc_s = 0, 0, 0.0
     with open(log, "a") as f:
         while not stop["flag"]:
+            if launcher is not None and os.getppid() != launcher:
+                S.remove_tree(Path(cfg.shm_root) / f"node{node}")
+                f.write(json.dumps({"node": node, "exit": "launcher gone"}) + "\n")
+                return
             step = latest_common_step(cfg, ranks) if cfg.parity else -1
             if step > last:
                 t = time.perf_counter()
@@ -178,12 +185,13 @@ def serve(cfg: RunConfig, node: int, log: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     cfg, node = RunConfig.load(argv[0]), int(argv[1])
+    launcher = int(argv[2]) if len(argv) > 2 else None
     if cfg.smp_nice:
         os.nice(cfg.smp_nice)
     create_slots(cfg, node)
     run_dir = Path(cfg.run_dir)
     (run_dir / f"smp{node}.ready").write_text(str(node))
-    serve(cfg, node, run_dir / f"smp{node}.log")
+    serve(cfg, node, run_dir / f"smp{node}.log", launcher)
     return 0
 
 
