@@ -47,7 +47,8 @@ def load(kind: str = "cpp", verbose: bool = False) -> Any:
 
     if kind == "cpp":
         name, sources = "reprobook_composite_cpu", [CSRC / "composite_cpu.cpp"]
-        extra = {"extra_cflags": ["-O3", "-fopenmp"], "extra_ldflags": ["-fopenmp"]}
+        # -fno-math-errno lets GCC call glibc's vector exp (libmvec) in the simd loop
+        extra = {"extra_cflags": ["-O3", "-fopenmp", "-fno-math-errno"], "extra_ldflags": ["-fopenmp"]}
     elif kind == "cuda":
         if not torch.cuda.is_available() or shutil.which("nvcc") is None:
             raise KernelBuildError("the CUDA kernel needs a CUDA device and nvcc")
@@ -69,18 +70,20 @@ def load(kind: str = "cpp", verbose: bool = False) -> Any:
 class _Composite(torch.autograd.Function):
     @staticmethod
     def forward(ctx, sigma, rgb, deltas, t, ext):  # type: ignore[override]
-        color, depth, acc, w = ext.forward(sigma, rgb, deltas, t)
-        ctx.save_for_backward(sigma, rgb, deltas, t, w)
+        color, depth, acc, w, *extra = ext.forward(sigma, rgb, deltas, t)
+        ctx.save_for_backward(sigma, rgb, deltas, t, w, *extra)
         ctx.ext = ext
         return color, depth, acc, w
 
     @staticmethod
     def backward(ctx, g_color, g_depth, g_acc, g_w):  # type: ignore[override]
-        sigma, rgb, deltas, t, w = ctx.saved_tensors
+        sigma, rgb, deltas, t, w, *extra = ctx.saved_tensors
+
         def z(g, like):
             return torch.zeros_like(like) if g is None else g.contiguous()
+        gw = sigma.new_empty(0) if g_w is None else g_w.contiguous()  # empty: weights unused
         g_sigma, g_rgb = ctx.ext.backward(z(g_color, rgb[:, 0]), z(g_depth, sigma[:, 0]), z(g_acc, sigma[:, 0]),
-                                          z(g_w, sigma), sigma, rgb, deltas, t, w)
+                                          gw, sigma, rgb, deltas, t, w, *extra)
         return g_sigma, g_rgb, None, None, None
 
 

@@ -42,14 +42,14 @@ __global__ void backward_kernel(const scalar_t* g_color, const scalar_t* g_depth
   scalar_t total = 0;
   for (int64_t i = 0; i < S; ++i) {
     const scalar_t gi = gc0 * rgb[3 * (o + i)] + gc1 * rgb[3 * (o + i) + 1] + gc2 * rgb[3 * (o + i) + 2]
-                        + gd * t[o + i] + ga + g_w[o + i];
+                        + gd * t[o + i] + ga + (g_w ? g_w[o + i] : 0);
     total += gi * w[o + i];
   }
   scalar_t T = 1, prefix = 0;
   for (int64_t k = 0; k < S; ++k) {
     const scalar_t wk = w[o + k];
     const scalar_t gk = gc0 * rgb[3 * (o + k)] + gc1 * rgb[3 * (o + k) + 1] + gc2 * rgb[3 * (o + k) + 2]
-                        + gd * t[o + k] + ga + g_w[o + k];
+                        + gd * t[o + k] + ga + (g_w ? g_w[o + k] : 0);
     T *= exp(-sigma[o + k] * deltas[o + k]);
     prefix += gk * wk;
     g_sigma[o + k] = (gk * T - (total - prefix)) * deltas[o + k];
@@ -85,7 +85,7 @@ std::vector<torch::Tensor> composite_backward(torch::Tensor g_color, torch::Tens
   const int blocks = (int)((R + threads - 1) / threads);
   AT_DISPATCH_FLOATING_TYPES(sigma.scalar_type(), "composite_backward_cuda", [&] {
     backward_kernel<scalar_t><<<blocks, threads>>>(g_color.data_ptr<scalar_t>(), g_depth.data_ptr<scalar_t>(),
-        g_acc.data_ptr<scalar_t>(), g_w.data_ptr<scalar_t>(), sigma.data_ptr<scalar_t>(), rgb.data_ptr<scalar_t>(),
+        g_acc.data_ptr<scalar_t>(), g_w.numel() ? g_w.data_ptr<scalar_t>() : nullptr, sigma.data_ptr<scalar_t>(), rgb.data_ptr<scalar_t>(),
         deltas.data_ptr<scalar_t>(), t.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), g_sigma.data_ptr<scalar_t>(),
         g_rgb.data_ptr<scalar_t>(), R, S);
   });
