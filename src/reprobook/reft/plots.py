@@ -84,9 +84,11 @@ def lost_work(df: pd.DataFrame, young_daly_min: float) -> plt.Figure:
             ax.plot(d.i_snap_min, d.lost_min_mc, "o", ms=4, color=line.get_color())
     ax.plot([], [], "o", color="0.4", ms=4, label="Monte-Carlo")
     ax.axvline(young_daly_min, color="grey", ls=":", lw=1)
-    ax.text(young_daly_min, ax.get_ylim()[1] * 0.95, " Young/Daly interval\n of the checkpoint", fontsize=8, va="top")
+    lo, hi = ax.get_ylim()
+    ax.text(young_daly_min * 0.93, lo + 0.12 * (hi - lo), "Young/Daly interval\nof the checkpoint", fontsize=8,
+            va="center", ha="right", color="0.35")
     ax.set(xscale="log", xlabel="in-memory snapshot interval (minutes)",
            ylabel="expected work lost per failure (minutes)")
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
