@@ -19,15 +19,25 @@ until the state is safe):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+import warnings
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+
+@contextlib.contextmanager
+def _single_process_dcp():
+    """DCP warns that it assumes one process when no process group exists: that is the intent."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield
 
 
 def dir_bytes(path: Path) -> int:
@@ -96,7 +106,8 @@ def save_dcp(state: dict[str, torch.Tensor], path: Path, mbps: float) -> SaveTim
     import torch.distributed.checkpoint as dcp
 
     t0 = time.perf_counter()
-    dcp.save({"state": state}, checkpoint_id=str(path))
+    with _single_process_dcp():
+        dcp.save({"state": state}, checkpoint_id=str(path))
     fsync_tree(Path(path))
     n = dir_bytes(path)
     throttle(n, mbps, t0)
@@ -108,9 +119,10 @@ def save_dcp_async(state: dict[str, torch.Tensor], path: Path, mbps: float) -> S
     import torch.distributed.checkpoint as dcp
 
     t0 = time.perf_counter()
-    fut: Future = dcp.async_save({"state": state}, checkpoint_id=str(path))
-    blocking = time.perf_counter() - t0
-    fut.result()
+    with _single_process_dcp():
+        fut: Future = dcp.async_save({"state": state}, checkpoint_id=str(path))
+        blocking = time.perf_counter() - t0
+        fut.result()
     fsync_tree(Path(path))
     n = dir_bytes(path)
     throttle(n, mbps, t0)
@@ -139,6 +151,7 @@ def load_dcp(template: dict[str, torch.Tensor], path: Path, mbps: float) -> tupl
 
     t0 = time.perf_counter()
     out = {"state": {k: torch.empty_like(v) for k, v in template.items()}}
-    dcp.load(out, checkpoint_id=str(path))
+    with _single_process_dcp():
+        dcp.load(out, checkpoint_id=str(path))
     throttle(dir_bytes(path), mbps, t0)
     return out["state"], time.perf_counter() - t0
