@@ -110,10 +110,3 @@ def composite(sigma: torch.Tensor, rgb: torch.Tensor, deltas: torch.Tensor, t: t
     args = [x.contiguous() for x in (sigma, rgb, deltas, t)]
     return _Composite.apply(*args, ext)
 
-
-def available(kind: str = "cpp") -> bool:
-    try:
-        load(kind)
-        return True
-    except KernelBuildError:
-        return False

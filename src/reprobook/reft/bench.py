@@ -128,7 +128,6 @@ def benchmark(state: dict[str, torch.Tensor], *, mbps: float, D: int, n_nodes: i
             assert info is not None
             unpack(sl.payload, info.specs)
         read_s = (time.perf_counter() - t0) / D
-        size = coding.chunk_size([len(r) for r in regions], lay_x.k)
         parity, _ = coding.encode(regions, 1, "xor")
         survivors = {q: r for q, r in enumerate(regions) if q != 0}
         held = {k: v for k, v in parity.items() if lay_x.parity_nodes(k[0])[k[1]] != 0}

@@ -37,8 +37,8 @@ from . import coding
 from . import slots as S
 from .config import Restore, RunConfig
 from .model import GPT
-from .state import ALIGN
-from .smp import group_of, read_parity, read_regions
+from .spec import ALIGN
+from .smp import read_parity, read_regions
 
 _LIVE: set["Cluster"] = set()
 
@@ -119,12 +119,11 @@ def slot_capacity(cfg: RunConfig) -> int:
 
 
 class Cluster:
-    def __init__(self, cfg: RunConfig, python: str = sys.executable, echo: Callable[[str], None] | None = None):
+    def __init__(self, cfg: RunConfig, python: str = sys.executable):
         if not cfg.capacity:
             cfg = cfg.with_(capacity=slot_capacity(cfg))
         self.cfg = cfg
         self.python = python
-        self.echo = echo or (lambda s: None)
         self.run_dir = Path(cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.smps: dict[int, subprocess.Popen] = {}
@@ -253,7 +252,7 @@ class Cluster:
                     return "node-loss", nl.nodes
             if time.monotonic() - t0 > timeout:
                 raise TimeoutError(f"attempt {attempt} did not finish in {timeout:.0f} s; see {self.run_dir}/trainer*.out")
-            time.sleep(0.05)
+            time.sleep(0.01)
 
     # -- recovery ---------------------------------------------------------------------------
     def valid_steps(self, rank: int) -> set[int]:
@@ -355,7 +354,7 @@ def run(cfg: RunConfig, node_losses: tuple[NodeLoss, ...] = (), *, timeout: floa
     echo = echo or (lambda s: None)
     t0 = time.perf_counter()
     report = RunReport(cfg)
-    with Cluster(cfg, python=python, echo=echo) as c:
+    with Cluster(cfg, python=python) as c:
         (c.run_dir / "losses.jsonl").unlink(missing_ok=True)
         c.start_smps(list(range(cfg.n_nodes)))
         restore, attempt = Restore(), 0

@@ -163,7 +163,7 @@ def serve(cfg: RunConfig, node: int, log: Path, launcher: int | None = None) -> 
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
     group = group_of(cfg, node)
     ranks = [r for q in group for r in cfg.ranks_of(q)]
-    last, n_enc, enc_s = 0, 0, 0.0
+    last = 0
     with open(log, "a") as f:
         while not stop["flag"]:
             if launcher is not None and os.getppid() != launcher:
@@ -174,8 +174,7 @@ def serve(cfg: RunConfig, node: int, log: Path, launcher: int | None = None) -> 
             if step > last:
                 t = time.perf_counter()
                 if encode_step(cfg, node, step):
-                    last, n_enc = step, n_enc + 1
-                    enc_s += time.perf_counter() - t
+                    last = step
                     f.write(json.dumps({"node": node, "step": step, "encode_s": time.perf_counter() - t}) + "\n")
                     f.flush()
                 continue

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .spec import ALIGN, TensorSpec, aligned, layout_from_json, layout_json, total_bytes  # noqa: F401
+from .spec import TensorSpec, aligned, total_bytes  # noqa: F401  (total_bytes is part of this module's API)
 
 
 def _dtype(name: str) -> torch.dtype:

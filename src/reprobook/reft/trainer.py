@@ -33,7 +33,8 @@ from reprobook.core.seeds import derive_seed
 from . import slots as S
 from .config import RunConfig
 from .model import GPT, batch
-from .state import bytes_tensor, from_bytes_tensor, layout, pack_into, rng_state, set_rng_state
+from .baselines import throttled_save
+from .state import bytes_tensor, from_bytes_tensor, layout, pack_into, rng_state, set_rng_state, unpack
 
 SELF_KILL = signal.SIGKILL
 
@@ -156,8 +157,6 @@ class Trainer:
     def checkpoint(self, done: int) -> None:
         d = Path(self.cfg.ckpt_dir) / f"step-{done:08d}"
         d.mkdir(parents=True, exist_ok=True)
-        from .baselines import throttled_save
-
         throttled_save({k: v.cpu() for k, v in self.shard(done).items()}, d / f"rank-{self.rank}.pt",
                        self.cfg.storage_mbps)
         dist.barrier()
@@ -187,8 +186,6 @@ class Trainer:
                 info = slot.info(verify=True)
                 if info is None or info.step != r.step:
                     raise S.SlotError(f"rank {self.rank}: slot for step {r.step} is not valid")
-                from .state import unpack
-
                 shard = unpack(slot.payload, info.specs)
         elif r.kind == "ckpt":
             shard = torch.load(Path(self.cfg.ckpt_dir) / f"step-{r.step:08d}" / f"rank-{self.rank}.pt")
