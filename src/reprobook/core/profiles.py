@@ -33,7 +33,7 @@ from .errors import ParameterError, ProfileError
 from .paths import repo_root
 from .yamlio import check_keys, read_yaml_mapping
 
-PROFILE_KEYS = {"description", "budget", "defaults", "chapters"}
+PROFILE_KEYS = {"description", "budget", "chapter_budgets", "defaults", "chapters"}
 BUDGET_KEYS = {"per_notebook_s", "per_chapter_s", "cell_timeout_s"}
 _MISSING = object()
 
@@ -55,6 +55,12 @@ class Profile:
     budget: Budget
     defaults: dict[str, Any] = field(default_factory=dict)
     chapters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    chapter_budgets: dict[str, Budget] = field(default_factory=dict)
+
+    def budget_for(self, slug: str) -> Budget:
+        """The chapter's budget: ``chapter_budgets[slug]`` where the profile grants an exception
+        (e.g. CF-NeRF's 8 minutes at cpu-smoke), else the profile's ``budget``."""
+        return self.chapter_budgets.get(slug, self.budget)
 
 
 def profile_names(root: Path | None = None) -> list[str]:
@@ -69,13 +75,11 @@ def load_profile(name: str, root: Path | None = None) -> Profile:
         raise ProfileError(f"{path}: no such profile; known profiles: {profile_names(root)}")
     data = read_yaml_mapping(path, ProfileError)
     check_keys(path, data, PROFILE_KEYS, ProfileError)
-    budget = data.get("budget") or {}
-    if not isinstance(budget, dict):
-        raise ProfileError(f"{path}: 'budget' must be a mapping")
-    check_keys(path, budget, BUDGET_KEYS, ProfileError, "budget")
-    for k, v in budget.items():
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
-            raise ProfileError(f"{path}: budget.{k} must be a positive number of seconds, got {v!r}")
+    budget = _budget(path, data.get("budget") or {}, "budget")
+    raw = data.get("chapter_budgets") or {}
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{path}: 'chapter_budgets' must map chapter slugs to budgets")
+    chapter_budgets = {slug: _budget(path, b, f"chapter_budgets.{slug}") for slug, b in raw.items()}
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise ProfileError(f"{path}: 'defaults' must be a mapping of parameter: value")
@@ -83,8 +87,18 @@ def load_profile(name: str, root: Path | None = None) -> Profile:
     if not isinstance(chapters, dict) or not all(isinstance(v, dict) for v in chapters.values()):
         raise ProfileError(f"{path}: 'chapters' must map chapter slugs to mappings of parameters")
     return Profile(name=path.stem, path=path, description=str(data.get("description", "")),
-                   budget=Budget(**budget), defaults=dict(defaults),
-                   chapters={k: dict(v) for k, v in chapters.items()})
+                   budget=budget, defaults=dict(defaults),
+                   chapters={k: dict(v) for k, v in chapters.items()}, chapter_budgets=chapter_budgets)
+
+
+def _budget(path: Path, budget: Any, where: str) -> Budget:
+    if not isinstance(budget, dict):
+        raise ProfileError(f"{path}: '{where}' must be a mapping")
+    check_keys(path, budget, BUDGET_KEYS, ProfileError, where)
+    for k, v in budget.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+            raise ProfileError(f"{path}: {where}.{k} must be a positive number of seconds, got {v!r}")
+    return Budget(**budget)
 
 
 @dataclass(frozen=True)

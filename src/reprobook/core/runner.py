@@ -205,6 +205,7 @@ def run(profile_name: str, slugs: list[str] | None = None,
             rdir.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(out_root / ch.slug, ignore_errors=True)
             t_chapter = time.perf_counter()
+            bud = profile.budget_for(ch.slug)
             chapter_prov: list[dict[str, Any]] = []
             failed = False
             for nb in ch.notebooks:
@@ -214,19 +215,19 @@ def run(profile_name: str, slugs: list[str] | None = None,
                                                          "an earlier notebook of the chapter failed"))
                     bar.finish(label, "skipped", 0.0)
                     continue
-                limits = [b for b in (profile.budget.per_notebook_s,
-                                      None if profile.budget.per_chapter_s is None else
-                                      profile.budget.per_chapter_s - (time.perf_counter() - t_chapter))
+                limits = [b for b in (bud.per_notebook_s,
+                                      None if bud.per_chapter_s is None else
+                                      bud.per_chapter_s - (time.perf_counter() - t_chapter))
                           if b is not None]
                 budget = min(limits) if limits else None
                 out = out_root / ch.slug / nb.name
                 bar.start(label)
                 if budget is not None and budget <= 0:
                     status, wall, msg = "timeout", 0.0, (
-                        f"chapter budget of {profile.budget.per_chapter_s:.0f} s spent before it started")
+                        f"chapter budget of {bud.per_chapter_s:.0f} s spent before it started")
                 else:
                     status, wall, msg = execute_notebook(
-                        nb, out, params[nb], kernel, profile.budget.cell_timeout_s, budget, root,
+                        nb, out, params[nb], kernel, bud.cell_timeout_s, budget, root,
                         log_output)
                 bar.finish(label, status, wall)
                 if status == "ok":

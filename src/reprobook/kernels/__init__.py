@@ -13,6 +13,7 @@ equations). Implementations, chosen by ``impl``:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -34,8 +35,12 @@ class KernelBuildError(RuntimeError):
 
 
 def build_dir() -> Path:
+    """Where extensions are built: one folder per torch version and Python environment (the book's
+    environments each compile their own copy, so they never rebuild each other's)."""
     root = os.environ.get("REPROBOOK_KERNEL_DIR")
-    d = Path(root) if root else Path.home() / ".cache" / "reprobook" / "torch_extensions" / f"torch-{torch.__version__}"
+    env = hashlib.sha256(sys.prefix.encode()).hexdigest()[:8]
+    d = Path(root) if root else (Path.home() / ".cache" / "reprobook" / "torch_extensions"
+                                 / f"torch-{torch.__version__}-env-{env}")
     d.mkdir(parents=True, exist_ok=True)
     return d
 
