@@ -29,7 +29,8 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) environments.yaml
 	@touch $@
 
 # Extra environments (e.g. nerf): a venv per entry of environments.yaml other than main, with
-# its extra installed and a Jupyter kernel of the same name registered in the main environment.
+# its extra installed and a Jupyter kernel of the same name registered in the main environment (and in
+# its own, so that its tests can run the chapter's notebooks).
 envs: $(STAMP)
 	@for env in $$($(BIN)/reprobook envs names); do \
 	  [ "$$env" = main ] && continue; \
@@ -41,6 +42,8 @@ envs: $(STAMP)
 	    $$venv/bin/pip install $(PIP_FLAGS) $(TORCH_SPEC) || exit 1; \
 	    $$venv/bin/pip install $(PIP_FLAGS) -c $(CONSTRAINTS) -e ".[$$env]" || exit 1; \
 	    $$venv/bin/python -m ipykernel install --prefix $(VENV) --name reprobook-$$env \
+	      --display-name "Python (reprobook $$env)" || exit 1; \
+	    $$venv/bin/python -m ipykernel install --prefix $$venv --name reprobook-$$env \
 	      --display-name "Python (reprobook $$env)" || exit 1; \
 	    touch $$stamp; \
 	  fi; \

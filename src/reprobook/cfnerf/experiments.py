@@ -142,3 +142,77 @@ def rebuild(rec: dict[str, Any], scene: Scene) -> Trainer:
         if not cfg.known_focal:
             tr.cams.s.fill_((rec["focal"] / ((scene.W + scene.H) / 2)) ** 0.5)
     return tr
+
+
+def paired_criterion(method: list[float], baseline: list[float], lower_is_better: bool
+                     ) -> tuple[Any, Any]:
+    """(criterion, measured) for "the method beats the baseline": the per-seed differences judged
+    by ``PairedBetter`` when there are >= 2 seeds; with one seed the comparison is not testable
+    (the difference is still reported)."""
+    from ..core.claims import NotTestable, PairedBetter
+
+    diffs = [(b - m) if lower_is_better else (m - b) for m, b in zip(method, baseline)]
+    if len(diffs) >= 2:
+        return PairedBetter(min_wins=len(diffs), margin=0.0), diffs
+    return NotTestable(reason="one seed at this profile: a claim of beating a baseline needs >= 2 seeds "
+                              "(cpu-full runs 3)"), diffs[0]
+
+
+def alignment_conditioning(arcs: tuple[float, ...], n: int, draws: int = 20, centre_noise: float = 0.03,
+                           rot_noise: float = 0.02, seed: int = 0) -> pd.DataFrame:
+    """The pose-error protocols on ground-truth orbits perturbed by small noise: how much rotation
+    error each reports where the true error is only the noise."""
+    import numpy as np
+
+    from .geometry import pose_errors, rotation_angle_deg, so3_exp
+    from .scenes import trajectory
+
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for arc in arcs:
+        P = trajectory(SceneSpec(kind="orbit", n_frames=max(n, 3), n_test=0, arc_deg=float(arc)), np.linspace(0, 1, max(n, 3))).double()
+        e = {"rot_deg": [], "rot_deg_ra": [], "true": []}
+        for _ in range(draws):
+            E = P.clone()
+            E[:, :3, 3] += centre_noise * torch.randn(len(P), 3, generator=g, dtype=torch.float64)
+            E[:, :3, :3] = so3_exp(rot_noise * torch.randn(len(P), 3, generator=g, dtype=torch.float64)) @ E[:, :3, :3]
+            r = pose_errors(E, P)
+            e["rot_deg"].append(r["rot_deg"])
+            e["rot_deg_ra"].append(r["rot_deg_ra"])
+            e["true"].append(float(rotation_angle_deg(E[:, :3, :3], P[:, :3, :3]).mean()))
+        out.append({"arc (deg)": arc, "frames": len(P), "noise only (deg)": float(np.mean(e["true"])),
+                    "rot_deg: centres (paper), mean": float(np.mean(e["rot_deg"])),
+                    "rot_deg: centres (paper), worst": float(np.max(e["rot_deg"])),
+                    "rot_deg_ra: orientations, mean": float(np.mean(e["rot_deg_ra"]))})
+    return pd.DataFrame(out)
+
+
+def time_paper_step(repeats: int = 3, device: str = "cpu", small: bool = False) -> float:
+    """Median seconds of one optimisation step at the released settings (SIREN 8 x 128, 2048 rays,
+    128 samples, all four parameter groups), on random 64 x 64 images (``small``: a tiny stand-in
+    for plumbing runs)."""
+    import time
+
+    from .schedule import Stage
+
+    size = 64
+    g = torch.Generator().manual_seed(0)
+    spec = SceneSpec(kind="orbit", n_frames=3, n_test=0, width=size, height=size)
+    imgs = torch.rand(3, size, size, 3, generator=g)
+    scene = Scene(spec, imgs, torch.eye(4).repeat(3, 1, 1), torch.zeros(0, size, size, 3), torch.zeros(0, 4, 4),
+                  spec.focal)
+    cfg = Config() if not small else Config(depth=2, width=16, n_rays=64, n_samples=16)
+    tr = Trainer(scene, cfg, device=device)
+    stage = Stage("global_optimization", (0,), 1, 1, False)
+    tr.run_stage(stage)  # warm-up (kernel load, allocations)
+    times = []
+    for _ in range(max(1, repeats)):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        tr.run_stage(stage)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]
