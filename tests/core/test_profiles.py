@@ -104,3 +104,32 @@ def test_parse_override(text, expected):
 def test_parse_override_rejects_malformed(text):
     with pytest.raises(ParameterError):
         parse_override(text)
+
+
+def test_a_chapter_budget_overrides_the_profile_budget_for_that_chapter_only(book):
+    (book / "profiles" / "p.yaml").write_text(
+        "budget: {per_notebook_s: 10, per_chapter_s: 20}\n"
+        "chapter_budgets: {demo: {per_notebook_s: 300, per_chapter_s: 480}}\n")
+    prof = load_profile("p", book)
+    assert prof.budget_for("demo").per_chapter_s == 480 and prof.budget_for("demo").per_notebook_s == 300
+    assert prof.budget_for("other").per_chapter_s == 20
+    chapters = discover(book)
+    resolve(prof, list(chapters.values()), chapters, None, book)  # a known chapter is fine
+
+
+@pytest.mark.parametrize("text,match", [
+    ("chapter_budgets: {demo: {per_chapter_s: 0}}\n", "chapter_budgets.demo.per_chapter_s must be a positive"),
+    ("chapter_budgets: {demo: {walltime: 3}}\n", "unknown key"),
+    ("chapter_budgets: [1]\n", "'chapter_budgets' must map"),
+])
+def test_malformed_chapter_budgets_are_rejected(book, text, match):
+    (book / "profiles" / "bad.yaml").write_text(text)
+    with pytest.raises(ProfileError, match=match):
+        load_profile("bad", book)
+
+
+def test_a_chapter_budget_for_a_missing_chapter_is_an_error(book):
+    (book / "profiles" / "p.yaml").write_text("chapter_budgets: {nochapter: {per_chapter_s: 5}}\n")
+    chapters = discover(book)
+    with pytest.raises(ProfileError, match="chapter_budgets.nochapter"):
+        resolve(load_profile("p", book), list(chapters.values()), chapters, None, book)

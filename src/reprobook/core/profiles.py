@@ -165,6 +165,10 @@ def resolve(profile: Profile, chapters: list[Chapter], all_chapters: dict[str, C
     for key in profile.defaults:
         if not any(key in declared_parameters(nb) for nb in every):
             raise _unknown(key, f"{profile.path} defaults", every, root)
+    for slug in profile.chapter_budgets:
+        if slug not in all_chapters:
+            raise ProfileError(f"{profile.path}: chapter_budgets.{slug}: no such chapter "
+                               f"(known: {list(all_chapters)})")
     for slug, params in profile.chapters.items():
         if slug not in all_chapters:
             raise ProfileError(f"{profile.path}: chapters.{slug}: no such chapter "
