@@ -53,3 +53,26 @@ def test_ssim_agrees_with_torchmetrics():
 def test_missing_capture_says_how_to_get_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="ns-download-data nerfbusters"):
         ns.load_capture(tmp_path)
+
+
+def test_a_capture_in_nerfstudio_format_loads_with_opencv_poses(tmp_path):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    poses = [G.look_at(torch.tensor([2.0 * float(np.cos(a)), 2.0 * float(np.sin(a)), 0.5]), torch.zeros(3), torch.tensor([0.0, 0, 1]))
+             for a in (0.0, 0.4, 0.8)]
+    frames = []
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    for i, P in enumerate(poses):
+        Image.fromarray(rng.integers(0, 255, (8, 12, 3), dtype=np.uint8)).save(tmp_path / "images" / f"f{i}.png")
+        frames.append({"file_path": f"images/f{i}.png", "transform_matrix": G.opencv_to_opengl(P).tolist()})
+    (tmp_path / "transforms.json").write_text(json.dumps(
+        {"fl_x": 10.0, "fl_y": 10.0, "cx": 6.0, "cy": 4.0, "w": 12, "h": 8, "camera_model": "OPENCV", "frames": frames}))
+    cap = ns.load_capture(tmp_path)
+    assert cap["images"].shape == (3, 8, 12, 3) and cap["focal"] == pytest.approx(10.0)
+    assert torch.allclose(cap["poses"], torch.stack(poses), atol=1e-5)
+    half = ns.load_capture(tmp_path, downscale=2)
+    assert half["images"].shape == (3, 4, 6, 3) and half["focal"] == pytest.approx(5.0)

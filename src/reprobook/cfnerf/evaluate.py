@@ -57,23 +57,27 @@ def to_method_frame(est: torch.Tensor, ref: torch.Tensor, ref_poses: torch.Tenso
     return out.float()
 
 
-def refine_pose(trainer: Trainer, image: torch.Tensor, c2w: torch.Tensor, steps: int, lr: float = 1e-3
+def refine_pose(trainer: Trainer, image: torch.Tensor, c2w: torch.Tensor, steps: int, lr: float | None = None
                 ) -> torch.Tensor:
-    """Adam on (phi, t) of one camera against ``image`` [H, W, 3] with the field frozen."""
+    """Adam on (phi, t) of one camera against ``image`` [H, W, 3] with the field frozen (learning
+    rate: the run's camera rate unless given)."""
     cfg = trainer.cfg
+    lr = cfg.lr_param if lr is None else lr
     phi = so3_log(c2w[:3, :3].double()).float().clone().requires_grad_(True)
     t = c2w[:3, 3].clone().requires_grad_(True)
     H, W = image.shape[:2]
     target = image.reshape(-1, 3)
     focal = trainer.cams.focal(W, H).detach()
     opt = torch.optim.Adam([phi, t], lr=lr)
+    gen = torch.Generator(device=target.device).manual_seed(0)
     for p in trainer.field.parameters():
         p.requires_grad_(False)
     try:
-        for _ in range(steps):
-            o, d = camera_rays(so3_exp(phi), t, focal, W, H)
+        for _ in range(steps):  # the run's rays per step, drawn at random like in training
+            pix = torch.randperm(W * H, generator=gen, device=target.device)[:cfg.n_rays]
+            o, d = camera_rays(so3_exp(phi), t, focal, W, H, pix)
             out = render_rays(trainer.field, o, d, cfg.near, cfg.far, cfg.n_samples, perturb=False, impl=cfg.impl)
-            loss = F.smooth_l1_loss(out["rgb"], target)
+            loss = F.smooth_l1_loss(out["rgb"], target[pix])
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -139,6 +139,15 @@ def sim3_from_poses(est: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor,
     return s, A, t
 
 
+def align_by_poses(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """``est`` c2w poses mapped by :func:`sim3_from_poses` (orientations and centres)."""
+    s, A, t = sim3_from_poses(est, ref)
+    out = est.clone()
+    out[:, :3, :3] = A @ est[:, :3, :3]
+    out[:, :3, 3] = (s * (A @ est[:, :3, 3].T)).T + t
+    return out
+
+
 def pose_errors(est: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
     """Mean rotation error (deg) and mean centre error (reference units) after the Umeyama Sim(3)
     fit of the centres (the paper's protocol); the rotation error after aligning the orientations

@@ -98,12 +98,17 @@ def load_capture(path: str | Path, downscale: int = 1, split: str = "train") -> 
     from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
     from PIL import Image
 
-    parser = NerfstudioDataParserConfig(data=path, downscale_factor=downscale, auto_scale_poses=False,
-                                        center_method="none", orientation_method="none").setup()
+    parser = NerfstudioDataParserConfig(data=path, downscale_factor=1, auto_scale_poses=False, scale_factor=1.0,
+                                        center_method="none", orientation_method="none", eval_mode="all").setup()
     out = parser.get_dataparser_outputs(split=split)
     cams = out.cameras
-    imgs = [np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255.0 for f in out.image_filenames]
+    imgs = []
+    for f in out.image_filenames:
+        im = Image.open(f).convert("RGB")
+        if downscale > 1:  # box filter, as the chapter's pyramid does
+            im = im.reduce(downscale)
+        imgs.append(np.asarray(im, dtype=np.float32) / 255.0)
     gl = torch.eye(4).repeat(len(imgs), 1, 1)
     gl[:, :3, :4] = cams.camera_to_worlds
     return {"images": torch.from_numpy(np.stack(imgs)), "poses": opengl_to_opencv(gl),
-            "focal": float(cams.fx[0, 0]), "names": [Path(f).name for f in out.image_filenames]}
+            "focal": float(cams.fx[0, 0]) / downscale, "names": [Path(f).name for f in out.image_filenames]}

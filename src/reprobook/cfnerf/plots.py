@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .geometry import align
+from .geometry import align_by_poses
 
 COLOURS = {"CF-NeRF": "C0", "NeRFmm": "C3", "BARF": "C2", "reference": "0.3"}
 
@@ -41,27 +41,33 @@ def _frustums(ax, poses: torch.Tensor, colour: str, scale: float = 0.25, label: 
             ax.plot(*zip(a, b), color=colour, lw=0.6)
 
 
-def trajectories_3d(seqs: dict[str, torch.Tensor], scale: float = 0.25, every: int = 1):
-    """One 3-D panel per sequence of OpenCV c2w poses (world z up)."""
+def trajectories_3d(seqs: dict[str, torch.Tensor], scale: float = 0.35, every: int = 1,
+                    ref: torch.Tensor | None = None):
+    """One 3-D panel per sequence of OpenCV c2w poses (world z up), with ``ref`` in grey."""
     fig = plt.figure(figsize=(5 * len(seqs), 4.2))
     for i, (name, P) in enumerate(seqs.items()):
         ax = fig.add_subplot(1, len(seqs), i + 1, projection="3d")
-        _frustums(ax, P, "C0", scale, every=every)
+        if ref is not None:
+            _frustums(ax, ref, COLOURS["reference"], scale, every=every)
+        _frustums(ax, P, COLOURS.get(name.split(" ")[0], "C0"), scale, every=every)
         ax.scatter([0], [0], [0], color="k", s=12)
         ax.set_title(name)
         ax.set_xlabel("x")
         ax.set_ylabel("y")
         ax.set_zlabel("z")
-        lim = float(P[:, :3, 3].abs().max()) + 0.5
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_zlim(-lim, lim)
+        pts = torch.cat([P[:, :3, 3], torch.zeros(1, 3)] + ([ref[:, :3, 3]] if ref is not None else []))
+        mid = (pts.max(0).values + pts.min(0).values) / 2
+        half = float((pts.max(0).values - pts.min(0).values).max()) / 2 + 0.3
+        ax.set_xlim(float(mid[0]) - half, float(mid[0]) + half)
+        ax.set_ylim(float(mid[1]) - half, float(mid[1]) + half)
+        ax.set_zlim(float(mid[2]) - half, float(mid[2]) + half)
     fig.tight_layout()
     return fig
 
 
 def aligned_topdown(ref: torch.Tensor, estimates: dict[str, torch.Tensor], ax=None, title: str = ""):
-    """Camera centres (x-y plane) and viewing directions after Sim(3) alignment."""
+    """Camera centres (x-y plane) and viewing directions after the Sim(3) fitted on orientations and
+    centres (:func:`.geometry.sim3_from_poses`)."""
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.2, 4))
     else:
@@ -70,7 +76,7 @@ def aligned_topdown(ref: torch.Tensor, estimates: dict[str, torch.Tensor], ax=No
     ax.plot(R[:, 0, 3], R[:, 1, 3], "-", color=COLOURS["reference"], lw=2, label="reference")
     ax.quiver(R[:, 0, 3], R[:, 1, 3], R[:, 0, 2], R[:, 1, 2], color=COLOURS["reference"], scale=12, width=0.006)
     for name, est in estimates.items():
-        a = align(est.double(), ref.double()).numpy()
+        a = align_by_poses(est.double(), ref.double()).numpy()
         col = COLOURS.get(name, None)
         ax.plot(a[:, 0, 3], a[:, 1, 3], "o-", ms=3, lw=1, color=col, label=name)
         ax.quiver(a[:, 0, 3], a[:, 1, 3], a[:, 0, 2], a[:, 1, 2], color=col, scale=12, width=0.004, alpha=0.8)
@@ -97,6 +103,7 @@ def registration(reg: pd.DataFrame, inter_frame_deg: float):
     b.plot(reg.image, reg.registered_rpe_rot_deg, "s--", color="C1", label="mean frame-to-frame RPE")
     b.set_xlabel("images registered (index of the newest)")
     b.set_ylabel("degrees")
+    b.set_yscale("log")
     b.legend(fontsize=7)
     fig.tight_layout()
     return fig
