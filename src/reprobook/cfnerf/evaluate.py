@@ -111,17 +111,6 @@ def novel_views(trainer: Trainer, steps: int = 100) -> dict[str, Any]:
             "psnr_each": ps}
 
 
-def training_psnr(trainer: Trainer) -> float:
-    """Mean PSNR of the training views rendered from the learned cameras (how well it fits)."""
-    sc = trainer.scene
-    P = trainer.poses()
-    f = trainer.cams.focal().detach()
-    vals = [psnr(render_image(trainer.field, P[i], f, sc.W, sc.H, trainer.cfg.near, trainer.cfg.far,
-                              trainer.cfg.n_samples, impl=trainer.cfg.impl)["rgb"].clamp(0, 1), sc.images[i])
-            for i in range(len(P))]
-    return float(sum(vals) / len(vals))
-
-
 def summary_row(trainer: Trainer, method: str, nv: dict[str, Any] | None = None, tto_steps: int = 50
                 ) -> dict[str, Any]:
     """One row of the comparison: aligned pose errors, frame-to-frame RPE, focal error, novel-view

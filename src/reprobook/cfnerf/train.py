@@ -129,8 +129,7 @@ class Trainer:
             self._pyramid[ds] = downscale(self.images, ds).reshape(self.images.shape[0], -1, 3)
         return self._pyramid[ds]
 
-    def loss_on(self, view: int, ds: int, n_rays: int | None = None, jitter: bool = True,
-                field_grad: bool = True) -> torch.Tensor:
+    def loss_on(self, view: int, ds: int, n_rays: int | None = None, jitter: bool = True) -> torch.Tensor:
         """Smooth-L1 loss of ``n_rays`` random rays (all pixels if fewer) of image ``view``."""
         cfg = self.cfg
         img = self.level(ds)[view]
