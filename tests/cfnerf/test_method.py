@@ -218,3 +218,19 @@ def test_config_names_unknown_keys_and_downscale_checks_divisibility():
         downscale(torch.zeros(1, 6, 6, 3), 4)
     x = torch.arange(16.0).reshape(1, 4, 4, 1).expand(1, 4, 4, 3)
     assert torch.allclose(downscale(x, 2)[0, :, :, 0], torch.tensor([[2.5, 4.5], [10.5, 12.5]]))
+
+
+def test_experiment_inputs_name_what_is_wrong(tmp_path):
+    from reprobook.cfnerf import experiments as X
+
+    with pytest.raises(KeyError, match="lacks .*'n_frames'"):
+        X.params({"image_size": 8})
+    with pytest.raises(ValueError, match="unknown ablation\\(s\\) \\['focal'\\]"):
+        X.ablation_arms(Config(), Schedule(), 8, ["focal"], 10, 100)
+    spec = SceneSpec(kind="orbit", n_frames=3, n_test=0, width=8, height=8)
+    scene = Scene(spec, torch.zeros(3, 8, 8, 3), torch.eye(4).repeat(3, 1, 1), torch.zeros(0, 8, 8, 3),
+                  torch.zeros(0, 4, 4), spec.focal)
+    with pytest.raises(ValueError, match="unknown method 'COLMAP'"):
+        X.run("COLMAP", scene, Config(), Schedule(), 0, tmp_path)
+    with pytest.raises(ValueError, match="loaded, not rendered"):
+        make_scene(SceneSpec(kind="capture", n_frames=3, n_test=0))

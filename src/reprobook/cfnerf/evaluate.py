@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .geometry import pose_errors, sim3_from_poses, so3_exp, so3_log
+from .geometry import apply_sim3, pose_errors, sim3_from_poses, so3_exp, so3_log
 from .render import camera_rays, render_image, render_rays
 from .train import Trainer
 
@@ -51,10 +51,7 @@ def to_method_frame(est: torch.Tensor, ref: torch.Tensor, ref_poses: torch.Tenso
     the Sim(3) fitted on the training cameras' orientations and centres,
     :func:`.geometry.sim3_from_poses`; test-time optimisation then refines them)."""
     s, R, t = sim3_from_poses(est.double(), ref.double())
-    out = ref_poses.double().clone()
-    out[:, :3, :3] = R.T @ ref_poses[:, :3, :3].double()
-    out[:, :3, 3] = ((R.T @ (ref_poses[:, :3, 3].double() - t).T) / s).T
-    return out.float()
+    return apply_sim3(ref_poses.double(), 1 / s, R.T, -(R.T @ t) / s).float()
 
 
 def refine_pose(trainer: Trainer, image: torch.Tensor, c2w: torch.Tensor, steps: int, lr: float | None = None

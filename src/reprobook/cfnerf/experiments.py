@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,6 @@ def scene_from_capture(path: str, downscale: int, n_test: int) -> Scene:
     test = set(range(len(order))[::max(2, len(order) // max(n_test, 1))][1:n_test + 1]) if n_test else set()
     keep = [i for i in range(len(order)) if i not in test]
     H, W = images.shape[1:3]
-    import math
-
     fov = math.degrees(2 * math.atan(W / 2 / cap["focal"]))
     spec = SceneSpec(kind="capture", n_frames=len(keep), n_test=len(test), width=W, height=H, fov_deg=fov)
     tl = sorted(test)
@@ -118,8 +117,7 @@ def record(tr: Trainer, hist: History, method: str, tto_steps: int) -> dict[str,
     row = evaluate.summary_row(tr, method, nv)
     return {"row": row, "poses": tr.poses(), "focal": float(tr.cams.focal().detach()),
             "registration": hist.registration, "losses": hist.losses, "snapshots": hist.snapshots,
-            "seconds": hist.seconds, "steps": hist.steps, "renders": nv["renders"], "psnr_each": nv.get("psnr_each", []),
-            "field": {k: v.detach().cpu() for k, v in tr.field.state_dict().items()}, "cfg": asdict(tr.cfg)}
+            "seconds": hist.seconds, "steps": hist.steps, "renders": nv["renders"], "psnr_each": nv.get("psnr_each", [])}
 
 
 def rows(records: list[dict[str, Any]], **extra: Any) -> pd.DataFrame:

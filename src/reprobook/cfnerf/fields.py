@@ -71,8 +71,8 @@ class SirenField(nn.Module):
 
 
 class PositionalEncoding(nn.Module):
-    """gamma(p) = (p, sin(2^k pi p), cos(2^k pi p)) for k < L (NeRF Eq. 4, the released code's
-    frequencies 2^k without pi is ``pi=False``), with BARF's weights
+    """gamma(p) = (p, sin(2^k c p), cos(2^k c p)) for k < L, with c = 1 as in the released code's
+    embedder (the default) or c = pi as in NeRF Eq. 4 (``pi=True``), and BARF's weights
     w_k(alpha) = (1 - cos(pi clamp(alpha - k, 0, 1))) / 2 for alpha in [0, L]."""
 
     def __init__(self, n_freqs: int, pi: bool = False):

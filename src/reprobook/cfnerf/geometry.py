@@ -107,13 +107,17 @@ def umeyama(src: torch.Tensor, dst: torch.Tensor, with_scale: bool = True
     return s, R, t
 
 
+def apply_sim3(poses: torch.Tensor, s: torch.Tensor | float, R: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """c2w poses [N, 4, 4] mapped by x -> s R x + t (orientations rotated by R)."""
+    out = poses.clone()
+    out[:, :3, :3] = R @ poses[:, :3, :3]
+    out[:, :3, 3] = (s * (R @ poses[:, :3, 3].T)).T + t
+    return out
+
+
 def align(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """``est`` c2w poses [N, 4, 4] mapped by the Sim(3) that best fits their centres to ``ref``'s."""
-    s, R, t = umeyama(est[:, :3, 3], ref[:, :3, 3])
-    out = est.clone()
-    out[:, :3, :3] = R @ est[:, :3, :3]
-    out[:, :3, 3] = (s * (R @ est[:, :3, 3].T)).T + t
-    return out
+    return apply_sim3(est, *umeyama(est[:, :3, 3], ref[:, :3, 3]))
 
 
 def rotation_alignment(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -141,11 +145,7 @@ def sim3_from_poses(est: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor,
 
 def align_by_poses(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """``est`` c2w poses mapped by :func:`sim3_from_poses` (orientations and centres)."""
-    s, A, t = sim3_from_poses(est, ref)
-    out = est.clone()
-    out[:, :3, :3] = A @ est[:, :3, :3]
-    out[:, :3, 3] = (s * (A @ est[:, :3, 3].T)).T + t
-    return out
+    return apply_sim3(est, *sim3_from_poses(est, ref))
 
 
 def pose_errors(est: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:

@@ -71,9 +71,9 @@ def composite(sigma: torch.Tensor, rgb: torch.Tensor, deltas: torch.Tensor, t: t
 
     R, S = sigma.shape
     ones = torch.ones(R, S, 1, dtype=sigma.dtype, device=sigma.device)
+    z_axis = torch.tensor([0.0, 0.0, 1.0], dtype=sigma.dtype, device=sigma.device)
     fr = Frustums(origins=torch.zeros(R, S, 3, dtype=sigma.dtype, device=sigma.device),
-                  directions=torch.zeros(R, S, 3, dtype=sigma.dtype, device=sigma.device) + torch.tensor(
-                      [0.0, 0.0, 1.0], dtype=sigma.dtype, device=sigma.device),
+                  directions=z_axis.expand(R, S, 3),
                   starts=t[..., None], ends=(t + deltas)[..., None], pixel_area=ones)
     samples = RaySamples(frustums=fr, deltas=deltas[..., None])
     w = samples.get_weights(sigma[..., None])

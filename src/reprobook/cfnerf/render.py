@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .. import kernels
-from .geometry import so3_exp
+from .geometry import so3_exp, so3_log
 
 
 class CameraParams(nn.Module):
@@ -61,8 +61,6 @@ class CameraParams(nn.Module):
 
     def set_pose(self, i: int, c2w: torch.Tensor) -> None:
         """Write an OpenCV c2w into image i's (phi, t)."""
-        from .geometry import so3_log
-
         with torch.no_grad():
             self.phi[i] = so3_log(c2w[:3, :3].to(self.phi))
             self.t[i] = c2w[:3, 3].to(self.t)

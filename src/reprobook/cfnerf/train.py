@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ..core.progress import progress
 from .fields import PEField, make_field
-from .geometry import pose_errors
+from .geometry import pose_errors, rotation_angle_deg
 from .render import CameraParams, camera_rays, render_rays
 from .scenes import Scene
 from .schedule import Schedule, Stage
@@ -194,8 +194,6 @@ class Trainer:
 
 def _frame_rotation_error(est: torch.Tensor, ref: torch.Tensor, k: int) -> float:
     """Rotation error (deg) of the relative pose from image k-1 to k."""
-    from .geometry import rotation_angle_deg
-
     re = est[k - 1, :3, :3].T @ est[k, :3, :3]
     rr = ref[k - 1, :3, :3].T @ ref[k, :3, :3]
     return float(rotation_angle_deg(re, rr))

@@ -45,10 +45,15 @@ def rays_per_second(impl: str, R: int = 4096, S: int = 128, repeats: int = 5, de
     return R / times[len(times) // 2]
 
 
-def table(impls: list[str], R: int = 4096, S: int = 128, repeats: int = 5, threads: int | None = None) -> pd.DataFrame:
+def table(impls: list[str], R: int = 4096, S: int = 128, repeats: int = 5, threads: int | None = None,
+          extra: dict | None = None) -> pd.DataFrame:
+    """Rays/s of each implementation, then of each compositor in ``extra`` ({name: fn}), and the
+    ratio to the reference."""
     if threads:
         torch.set_num_threads(threads)
     rows = [{"implementation": i, "rays/s": rays_per_second(i, R, S, repeats)} for i in impls]
+    rows += [{"implementation": name, "rays/s": rays_per_second("reference", R, S, repeats, extra={"fn": fn})}
+             for name, fn in (extra or {}).items()]
     df = pd.DataFrame(rows)
     ref = df.set_index("implementation")["rays/s"].get("reference")
     if ref:
