@@ -1,4 +1,4 @@
-"""Repository hygiene (DESIGN.md §9): notebooks, the table of contents, profiles, layout."""
+"""Repository hygiene (ARCHITECTURE §9): notebooks, the table of contents, profiles, layout."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (REPO / "notebooks").rglob("*.ipynb")
                    if ".ipynb_checkpoints" not in p.parts)
 TOC = (REPO / "_toc.yml").read_text()
-DESIGN_PROFILES = {"ci-tiny", "cpu-smoke", "cpu-full", "gpu-1x", "gpu-8x"}
+DESIGN_PROFILES = {"ci-tiny", "cpu-smoke", "cpu-full", "gpu-1x", "gpu-8x", "gpu-smoke"}
+MAX_LINE = 100  # characters per line of code in a notebook (the book shows code cells unwrapped)
 
 
 def test_there_are_notebooks():
@@ -32,11 +33,28 @@ def test_notebook_is_clean(path: Path):
     assert len(tagged) == 1, "needs exactly one cell tagged 'parameters'"
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
     for c in code:
+        long = [ln for ln in c.source.splitlines() if len(ln) > MAX_LINE]
+        assert not long, f"lines over {MAX_LINE} characters: {long[0][:60]}..."
         if c is tagged[0]:
             continue  # declarations, not logic
         logic = [ln for ln in c.source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         assert len(logic) <= 25, f"a cell with {len(logic)} lines of code belongs in src/"
     assert "matplotlib.use(" not in "".join(c.source for c in code)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO)))
+def test_claims_live_in_the_chapters_claims_module(path: Path):
+    """One convention (ARCHITECTURE §4): a chapter defines its claims in
+    ``src/reprobook/<slug>/claims.py``; a notebook calls one function per claim group."""
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for call in ("run.claim(", "run.sanity(", ".evaluate(", "Null("):
+        assert call not in code, f"{call} in a notebook: define the claim in the chapter's claims.py"
+
+
+@pytest.mark.parametrize("slug", sorted(discover(REPO)), ids=str)
+def test_every_chapter_has_a_claims_module(slug: str):
+    assert (REPO / "src" / "reprobook" / slug / "claims.py").is_file()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO)))

@@ -79,6 +79,8 @@ def test_bad_yaml_names_file_and_line(book):
     ("defaults: [1, 2]\n", "'defaults' must be a mapping"),
     ("budget: {per_notebook_s: -1}\n", "budget.per_notebook_s must be a positive"),
     ("budget: {walltime: 3}\n", "unknown key"),
+    ("budget: {hang_factor: 0.5}\n", "hang_factor must be >= 1"),
+    ("requires: [tpu]\n", "'requires' must be a list drawn from"),
     ("paramters: {}\n", "unknown key"),
     ("- a\n- b\n", "expected a mapping"),
 ])

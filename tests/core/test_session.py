@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from reprobook.core import session  # noqa: E402
-from reprobook.core.claims import AtLeast  # noqa: E402
+from reprobook.core.claims import AtLeast, AtMost, Null  # noqa: E402
 
 
 def test_run_writes_metrics_tables_figures_claims(sandbox):
@@ -28,9 +28,11 @@ def test_run_writes_metrics_tables_figures_claims(sandbox):
     png = run.figure(fig, "line")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.with_suffix(".pdf").is_file()
     c = run.claim(id="acc", claim="accuracy", source="Tab. 1", paper_value=0.9, measured=0.95,
-                  criterion=AtLeast(0.9))
+                  criterion=AtLeast(0.9), null=Null(0.1, "chance accuracy"))
     assert c.verdict == "reproduced" and c.profile == "tiny" and c.chapter == "demo"
-    assert [x.id for x in run.claims()] == ["acc"]
+    run.sanity(id="id", check="x == x", measured=0.0, criterion=AtMost(0.0))
+    assert [x.id for x in run.claims()] == ["acc", "id"]
+    assert run.sanity_table().data["result"].tolist() == ["holds"]
     table = run.claims_table()
     assert table.data["verdict"].tolist() == ["reproduced"]
     assert "accuracy (Tab. 1)" in table.to_html()

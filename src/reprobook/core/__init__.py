@@ -1,6 +1,6 @@
 """What every chapter shares: profiles, the runner, seeding, devices, figures, claims, data.
 
-Modules (DESIGN.md §3-§8):
+Modules (ARCHITECTURE §3-§8):
 
 - :mod:`~reprobook.core.paths` — where the repository, runs and executed notebooks live.
 - :mod:`~reprobook.core.chapters` — chapter discovery (``notebooks/<slug>/chapter.yaml``).

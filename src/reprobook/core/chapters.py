@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .environments import MAIN, load_environments
+from .venvs import MAIN, load_environments
 from .errors import ChapterError
 from .paths import repo_root
 from .yamlio import check_keys, read_yaml_mapping

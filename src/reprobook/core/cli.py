@@ -1,6 +1,6 @@
-"""``reprobook``: the book's command line (DESIGN.md §3).
+"""``reprobook``: the book's command line (docs/ARCHITECTURE.md §3).
 
-    reprobook run --profile cpu-smoke [--chapter SLUG ...] [-p key=value ...]
+    reprobook run --profile cpu-smoke [--chapter SLUG ...] [-p key=value ...] [--force] [--verbose]
     reprobook list                      chapters, notebooks, environments, profiles
     reprobook params --profile gpu-1x --chapter SLUG [--notebook 01-x]   (YAML for papermill -f)
     reprobook claims                    regenerate the dashboard page from every claims.json
@@ -28,14 +28,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .runner import run
 
     overrides: dict[str, Any] = dict(parse_override(p) for p in args.param)
-    report = run(args.profile, args.chapter, overrides, log_output=args.verbose,
-                 dashboard=not args.no_dashboard)
+    report = run(args.profile, args.chapter, overrides, verbose=args.verbose,
+                 dashboard=not args.no_dashboard, force=args.force)
     ok = [r for r in report.results if r.status == "ok"]
+    cached = [r for r in report.results if r.status == "cached"]
     bad = [r for r in report.results if r.status in ("failed", "timeout")]
-    total = sum(r.wall_s for r in report.results)
-    print(f"profile {report.profile}: {len(ok)} notebook(s) ok, {len(bad)} failed, "
-          f"{len(report.skipped_chapters)} chapter(s) skipped, {total:.0f} s in notebooks",
-          file=sys.stderr)
+    print(f"\nprofile {report.profile}: {len(ok)} notebook(s) executed, {len(cached)} cached, "
+          f"{len(bad)} failed, {len(report.skipped_chapters)} chapter(s) skipped\n"
+          f"{report.time_table()}", file=sys.stderr)
     for r in bad:
         print(f"  {r.chapter}/{r.notebook.name}: {r.status}: {r.message}", file=sys.stderr)
     return 0 if report.ok else 1
@@ -90,6 +90,9 @@ def _cmd_check_html(args: argparse.Namespace) -> int:
     from .htmlcheck import check_site, find_chromium
 
     site = Path(args.site)
+    if not (site / "index.html").is_file():
+        raise ReprobookError(f"{site}: no built book here (no index.html); build it first with "
+                             f"`reprobook build` or `make book`")
     if find_chromium() is None:
         msg = ("Chromium not found: the browser check of the HTML book is skipped "
                "(install Debian's 'chromium' package to run it)")
@@ -137,7 +140,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 def _cmd_envs(args: argparse.Namespace) -> int:
     from .chapters import discover
-    from .environments import load_environments
+    from .venvs import load_environments
 
     envs = load_environments()
     chapters = discover()
@@ -173,7 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--chapter", action="append", help="a chapter slug (repeatable; default all)")
     r.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter (value read as YAML); unknown keys are errors")
-    r.add_argument("--verbose", action="store_true", help="stream the notebooks' output")
+    r.add_argument("--verbose", action="store_true",
+                   help="stream each notebook's progress and cell output to the terminal")
+    r.add_argument("--force", action="store_true",
+                   help="re-run chapters whose content key matches their last run (no cache)")
     r.add_argument("--no-dashboard", action="store_true", help="do not regenerate the dashboard")
     r.set_defaults(func=_cmd_run)
     sub.add_parser("list", help="chapters, notebooks and profiles").set_defaults(func=_cmd_list)
@@ -199,11 +205,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; an error is one line on stderr and exit status 2, never a traceback
+    (``REPROBOOK_DEBUG=1`` shows the traceback of an unexpected error)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except ReprobookError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the command line shows one line, not a traceback
+        if os.environ.get("REPROBOOK_DEBUG"):
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (REPROBOOK_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
         return 2
 
 

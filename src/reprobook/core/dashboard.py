@@ -1,4 +1,4 @@
-"""The reproduction dashboard: every chapter's claims in one page (DESIGN.md §4).
+"""The reproduction dashboard: every chapter's claims in one page (ARCHITECTURE §4).
 
 ``write_dashboard()`` regenerates ``book/dashboard.md`` (gitignored) from
 ``runs/<profile>/<slug>/claims.json`` (this machine's latest runs) and
@@ -68,20 +68,29 @@ def _section(title: str, runs: dict[str, dict[str, tuple[list[_claims.Claim], di
     if not runs:
         return lines + ["None yet.", ""]
     for profile, chapters in runs.items():
-        counts = Counter(c.verdict for cl, _ in chapters.values() for c in cl)
+        counts = Counter(c.verdict for cl, _ in chapters.values() for c in _claims.claims_only(cl))
         summary = ", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER if counts[v])
-        lines += [f"### Profile `{profile}`", "", f"{summary or 'no claims'}.", ""]
+        checks = [c for cl, _ in chapters.values() for c in _claims.sanity_only(cl)]
+        held = sum(c.verdict == _claims.HOLDS for c in checks)
+        sanity = (f" Sanity checks (identities and self-consistency, not counted as claims): "
+                  f"{held} of {len(checks)} hold." if checks else "")
+        lines += [f"### Profile `{profile}`", "", f"Claims: {summary or 'none'}.{sanity}", ""]
         for slug, (cl, prov) in chapters.items():
             index = root / "book" / "chapters" / slug / "index.md"
             name = _esc(titles.get(slug, slug))
             link = f"[{name}](chapters/{slug}/index.md)" if index.is_file() else name
             lines += [f"#### {link}", "", f"*{_esc(_provenance_line(prov))}*", "",
                       "| claim (paper, section/figure) | paper's value | this run | verdict "
-                      "| criterion |", "|---|---|---|---|---|"]
-            for c in cl:
+                      "| without the effect (null) | criterion |", "|---|---|---|---|---|---|"]
+            for c in _claims.claims_only(cl):
                 lines.append(f"| {_esc(c.claim)} ({_esc(c.source)}) | {_esc(c.paper_value)} | "
                              f"{_esc(c.measured_text)} | **{_esc(c.verdict)}** | "
+                             f"{_esc(c.null_means)} -> {_esc(c.null_verdict)} | "
                              f"{_esc(c.criterion)} |")
+            checks = _claims.sanity_only(cl)
+            if checks:
+                lines += ["", f"Sanity checks: " + "; ".join(
+                    f"{_esc(c.claim)} — **{c.verdict}**" for c in checks) + "."]
             lines.append("")
     return lines
 

@@ -1,4 +1,4 @@
-"""External data sets through manifests (DESIGN.md §5).
+"""External data sets through manifests (ARCHITECTURE §5).
 
 ``data/manifests/<name>.yaml`` describes one data set::
 

@@ -1,4 +1,4 @@
-"""Device and precision selection from notebook parameters (DESIGN.md §7).
+"""Device and precision selection from notebook parameters (ARCHITECTURE §7).
 
 ``device`` is ``"auto"`` (CUDA if present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``;
 ``precision`` is ``"auto"`` (bf16-mixed on a CUDA GPU with bf16 support, else 32-true) or one of

@@ -15,6 +15,10 @@ class ParameterError(ReprobookError):
     """A parameter is unknown to the notebooks it is given to, or has the wrong type."""
 
 
+class VenvError(ReprobookError):
+    """``environments.yaml`` (the book's virtual environments) is missing or malformed."""
+
+
 class ChapterError(ReprobookError):
     """A chapter is unknown, or its ``chapter.yaml`` is malformed."""
 

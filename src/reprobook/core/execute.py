@@ -16,6 +16,10 @@ import traceback
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     spec = json.loads(open(argv[0], encoding="utf-8").read())
+    if spec.get("log_output"):  # --verbose: papermill logs each cell's output at INFO
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="    %(message)s", stream=sys.stderr)
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 

@@ -1,6 +1,6 @@
-"""Figures (DESIGN.md §8): one look for the book, saved as PNG and PDF beside the run.
+"""Figures (ARCHITECTURE §8): one look for the book, saved as PNG and PDF beside the run.
 
-``save(fig, name)`` writes ``runs/<profile>/<slug>/figures/<name>.png`` and ``.pdf`` and leaves
+``save(fig, name, directory)`` (``run.figure``) writes ``runs/<profile>/<slug>/figures/<name>.png`` and ``.pdf`` and leaves
 the figure displayed in the notebook (it does not close it). Never call ``matplotlib.use("Agg")``
 in a notebook: it hides the figures from the book.
 """
@@ -24,17 +24,13 @@ def style() -> None:
                          "axes.titlesize": "medium", "pdf.fonttype": 42})
 
 
-def save(fig: Any, name: str, directory: Path | None = None) -> Path:
-    """Write ``fig`` as ``<name>.png`` (150 dpi) and ``<name>.pdf``; return the PNG path.
+def save(fig: Any, name: str, directory: Path) -> Path:
+    """Write ``fig`` as ``<directory>/<name>.png`` (150 dpi) and ``.pdf``; return the PNG path.
 
-    ``directory`` defaults to the figures folder of the current run (:mod:`.session`).
+    Notebooks call it through ``run.figure(fig, name)`` (the run's ``figures/`` folder).
     """
     if not _NAME.match(name):
         raise ValueError(f"figure name {name!r}: use lower-case letters, digits, '-' and '_'")
-    if directory is None:
-        from .session import current
-
-        directory = current().dir / "figures"
     directory.mkdir(parents=True, exist_ok=True)
     png = directory / f"{name}.png"
     # Fixed metadata keeps the files byte-stable across runs of the same seed.

@@ -1,4 +1,4 @@
-"""Where things live: the repository root, run outputs, executed notebooks (DESIGN.md §1).
+"""Where things live: the repository root, run outputs, executed notebooks (ARCHITECTURE §1).
 
 Two environment variables redirect outputs (the tests use them to keep the tree clean):
 ``REPROBOOK_RUNS_DIR`` (default ``<root>/runs``) and ``REPROBOOK_ROOT`` (default: the nearest

@@ -1,9 +1,10 @@
-"""Profiles: named sets of papermill parameters, and their validation (DESIGN.md §3).
+"""Profiles: named sets of papermill parameters, and their validation (ARCHITECTURE §3).
 
 A profile file ``profiles/<name>.yaml``::
 
     description: real results at reduced scale
-    budget: {per_notebook_s: 240, per_chapter_s: 240, cell_timeout_s: 240}
+    budget: {per_notebook_s: 120, per_chapter_s: 180, hang_factor: 5}
+    requires: [cuda]                        # optional: what the machine must have
     defaults: {seed: 0, device: auto}       # offered to every notebook that declares the key
     chapters:
       fedimpro: {rounds: 30}                # offered to that chapter's notebooks that declare it
@@ -33,18 +34,26 @@ from .errors import ParameterError, ProfileError
 from .paths import repo_root
 from .yamlio import check_keys, read_yaml_mapping
 
-PROFILE_KEYS = {"description", "budget", "chapter_budgets", "defaults", "chapters"}
-BUDGET_KEYS = {"per_notebook_s", "per_chapter_s", "cell_timeout_s"}
+PROFILE_KEYS = {"description", "budget", "chapter_budgets", "defaults", "chapters", "requires"}
+BUDGET_KEYS = {"per_notebook_s", "per_chapter_s", "cell_timeout_s", "hang_factor"}
+REQUIREMENTS = {"cuda"}
 _MISSING = object()
 
 
 @dataclass(frozen=True)
 class Budget:
-    """Time limits in seconds; ``None`` means unlimited."""
+    """Expected times in seconds (``None``: none stated) and the hang guard.
+
+    ``per_notebook_s`` and ``per_chapter_s`` are what a notebook and a chapter are expected to take
+    on the profile's machine: exceeding them is *reported* in the runner's time table, never
+    failed. A notebook is stopped as hung only after ``hang_factor * per_notebook_s``; papermill's
+    ``cell_timeout_s`` is an optional per-cell guard for profiles without a notebook budget.
+    """
 
     per_notebook_s: float | None = None
     per_chapter_s: float | None = None
     cell_timeout_s: float | None = None
+    hang_factor: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class Profile:
     defaults: dict[str, Any] = field(default_factory=dict)
     chapters: dict[str, dict[str, Any]] = field(default_factory=dict)
     chapter_budgets: dict[str, Budget] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
 
     def budget_for(self, slug: str) -> Budget:
         """The chapter's budget: ``chapter_budgets[slug]`` where the profile grants an exception
@@ -86,9 +96,14 @@ def load_profile(name: str, root: Path | None = None) -> Profile:
     chapters = data.get("chapters") or {}
     if not isinstance(chapters, dict) or not all(isinstance(v, dict) for v in chapters.values()):
         raise ProfileError(f"{path}: 'chapters' must map chapter slugs to mappings of parameters")
+    requires = data.get("requires") or []
+    if not isinstance(requires, list) or set(requires) - REQUIREMENTS:
+        raise ProfileError(f"{path}: 'requires' must be a list drawn from {sorted(REQUIREMENTS)}, "
+                           f"got {requires!r}")
     return Profile(name=path.stem, path=path, description=str(data.get("description", "")),
                    budget=budget, defaults=dict(defaults),
-                   chapters={k: dict(v) for k, v in chapters.items()}, chapter_budgets=chapter_budgets)
+                   chapters={k: dict(v) for k, v in chapters.items()},
+                   chapter_budgets=chapter_budgets, requires=tuple(requires))
 
 
 def _budget(path: Path, budget: Any, where: str) -> Budget:
@@ -97,7 +112,10 @@ def _budget(path: Path, budget: Any, where: str) -> Budget:
     check_keys(path, budget, BUDGET_KEYS, ProfileError, where)
     for k, v in budget.items():
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
-            raise ProfileError(f"{path}: {where}.{k} must be a positive number of seconds, got {v!r}")
+            raise ProfileError(f"{path}: {where}.{k} must be a positive number, got {v!r}")
+    if budget.get("hang_factor", 1) < 1:
+        raise ProfileError(f"{path}: {where}.hang_factor must be >= 1 (a multiple of the "
+                           f"expected time), got {budget['hang_factor']!r}")
     return Budget(**budget)
 
 

@@ -1,4 +1,4 @@
-"""Provenance of a run: git commit, source hash, hardware, package versions (DESIGN.md §3)."""
+"""Provenance of a run: git commit, source hash, hardware, package versions (ARCHITECTURE §3)."""
 
 from __future__ import annotations
 

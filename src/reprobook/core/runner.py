@@ -1,12 +1,25 @@
-"""The runner: executes chapters' notebooks with papermill under a profile (DESIGN.md §3).
+"""The runner: executes chapters' notebooks with papermill under a profile (ARCHITECTURE §3).
 
-For each selected chapter (in ``_toc.yml`` order) it clears ``runs/<profile>/<slug>/``, then for
-each notebook: merges and validates the parameters (all notebooks first, so a typo fails before
-anything runs), executes it in a child process with the chapter environment's kernel and
-``cwd`` = the repository root, within the profile's time budget, into
-``book/executed/<slug>/``, and writes provenance into the executed notebook's metadata
-(``metadata.reprobook``) and ``runs/<profile>/<slug>/provenance.json``. A failing notebook stops
-its chapter, keeps the failed output notebook, and is reported by cell. After the run the
+For each selected chapter (in ``_toc.yml`` order), after validating every parameter of every
+selected notebook (a typo fails before anything runs):
+
+1. computes the chapter's content key (:mod:`.runcache`); if the last complete run had the same key
+   and its outputs are intact, the chapter is reported "cached" and skipped (``force`` re-runs);
+2. clears ``runs/<profile>/<slug>/`` and executes each notebook in a child process with the chapter
+   environment's kernel and ``cwd`` = the repository root, into ``book/executed/<slug>/``;
+3. writes provenance (profile, parameters, commit, source hash, hardware, packages, wall time, cache
+   key) into each executed notebook's metadata and ``runs/<profile>/<slug>/provenance.json``;
+4. checks the chapter's claims again from their stored criteria (:func:`.claims.verify`).
+
+Time budgets guard against hangs, not against a busy machine. A notebook is stopped only at
+``hang_factor`` times its expected time (``per_notebook_s``), or by papermill's
+``cell_timeout_s`` where a profile sets one; a notebook or chapter that takes longer than expected
+but finishes is reported as over budget in the time table, never failed, and an earlier notebook's
+time never shortens a later one's. A failing notebook stops its chapter, keeps the failed output
+notebook and is reported by cell; the run exits non-zero.
+
+While a notebook runs, its progress (:mod:`.progress`) goes to a log file that ``verbose`` streams
+to the terminal; otherwise a heartbeat line shows which cell is running. After the run the
 dashboard page is regenerated from every chapter's claims.
 """
 
@@ -18,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,10 +41,16 @@ from typing import Any, Callable
 import nbformat
 
 from . import chapters as _chapters
-from . import provenance
-from .environments import load_environments
+from . import claims as _claims
+from . import provenance, runcache
+from .errors import ChapterError, ProfileError
 from .paths import executed_root, repo_root, run_dir, runs_root
-from .profiles import load_profile, resolve
+from .procs import kill_tree
+from .profiles import Budget, Profile, load_profile, resolve
+from .progress import PROGRESS_FILE_ENV, Progress
+from .venvs import load_environments
+
+HEARTBEAT_S = 60.0
 
 
 @dataclass
@@ -38,20 +58,49 @@ class NotebookResult:
     chapter: str
     notebook: Path
     output: Path | None
-    status: str  # "ok", "failed", "timeout", "skipped"
+    status: str  # "ok", "failed", "timeout", "skipped", "cached"
     wall_s: float = 0.0
     message: str = ""
 
 
 @dataclass
-class RunReport:
+class ChapterTime:
+    """One row of the time report."""
+
+    chapter: str
+    status: str  # "ok", "failed", "cached"
+    wall_s: float
+    budget_s: float | None
+    note: str = ""
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget_s is not None and self.status == "ok" and self.wall_s > self.budget_s
+
+
+@dataclass
+class RunnerReport:
     profile: str
     results: list[NotebookResult] = field(default_factory=list)
     skipped_chapters: dict[str, str] = field(default_factory=dict)
+    times: list[ChapterTime] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(r.status in ("ok", "skipped") for r in self.results)
+        return all(r.status in ("ok", "skipped", "cached") for r in self.results)
+
+    def time_table(self) -> str:
+        """The chapters' wall times against their budgets, as a plain-text table."""
+        rows = [("chapter", "status", "wall s", "budget s", "note")]
+        for t in self.times:
+            note = t.note or ("over budget (reported, not failed)" if t.over_budget else "")
+            rows.append((t.chapter, t.status, f"{t.wall_s:.0f}",
+                         "-" if t.budget_s is None else f"{t.budget_s:.0f}", note))
+        total = sum(t.wall_s for t in self.times if t.status != "cached")
+        rows.append(("total executed", "", f"{total:.0f}", "", ""))
+        width = [max(len(r[i]) for r in rows) for i in range(4)]
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], width)) + "  " + r[4]
+                         for r in rows).rstrip()
 
 
 def failed_cell(nb_path: Path) -> str:
@@ -76,54 +125,108 @@ def failed_cell(nb_path: Path) -> str:
     return "no failing cell recorded"
 
 
-def _kill_tree(pid: int) -> None:
-    import psutil
-
+def running_cell(nb_path: Path) -> str:
+    """'cell i/n' of the cell papermill is executing now (from the output saved per cell)."""
     try:
-        parent = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    procs = parent.children(recursive=True) + [parent]
-    for p in procs:
+        nb = nbformat.read(nb_path, as_version=4)
+    except Exception:  # noqa: BLE001 - not written yet, or being written
+        return "starting"
+    code = [c for c in nb.cells if c.cell_type == "code"
+            and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    for i, c in enumerate(code, 1):
+        if c.get("metadata", {}).get("papermill", {}).get("status") == "running":
+            return f"cell {i}/{len(code)}"
+    return "starting"
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 2048))
+            lines = f.read().decode("utf-8", "replace").strip().splitlines()
+        return lines[-1] if lines else ""
+    except OSError:
+        return ""
+
+
+class _Watch(threading.Thread):
+    """While a notebook runs: stream its progress file (verbose) or print a heartbeat."""
+
+    def __init__(self, label: str, out: Path, progress_file: Path, verbose: bool,
+                 echo: Callable[[str], None], every: float = HEARTBEAT_S) -> None:
+        super().__init__(daemon=True)
+        self.label, self.out, self.progress_file = label, out, progress_file
+        self.verbose, self.echo, self.every = verbose, echo, every
+        self.stop = threading.Event()
+        self.t0 = time.perf_counter()
+
+    def _drain(self, pos: int) -> int:
         try:
-            p.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=5)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
+            with open(self.progress_file, encoding="utf-8", errors="replace") as f:
+                f.seek(pos)
+                chunk = f.read()
+                pos = f.tell()
+        except OSError:
+            return pos
+        for line in chunk.splitlines():
+            self.echo(f"  {self.label}: {line}")
+        return pos
+
+    def run(self) -> None:
+        pos, last_beat = 0, time.perf_counter()
+        while not self.stop.wait(1.0 if self.verbose else 5.0):
+            if self.verbose:
+                pos = self._drain(pos)
+            elif time.perf_counter() - last_beat >= self.every:
+                last_beat = time.perf_counter()
+                el = time.perf_counter() - self.t0
+                tail = _last_line(self.progress_file)
+                self.echo(f"  ... {self.label}: {el:.0f} s, {running_cell(self.out)}"
+                          + (f" | {tail}" if tail else ""))
+        if self.verbose:
+            self._drain(pos)
 
 
 def execute_notebook(src: Path, out: Path, params: dict[str, Any], kernel: str,
-                     cell_timeout_s: float | None, budget_s: float | None, root: Path,
-                     log_output: bool = False) -> tuple[str, float, str]:
-    """Run one notebook in a child process; returns (status, wall seconds, message)."""
+                     cell_timeout_s: float | None, limit_s: float | None, root: Path,
+                     verbose: bool = False, label: str = "",
+                     echo: Callable[[str], None] | None = None) -> tuple[str, float, str]:
+    """Run one notebook in a child process; returns (status, wall seconds, message).
+
+    ``limit_s`` is the hang guard: past it the whole process tree (kernel included) is stopped.
+    """
+    echo = echo or (lambda s: print(s, file=sys.stderr, flush=True))
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({"input": str(src), "output": str(out), "parameters": params, "kernel": kernel,
-                   "cwd": str(root), "cell_timeout_s": cell_timeout_s,
-                   "log_output": log_output}, f)
-        spec = f.name
+    work = Path(tempfile.mkdtemp(prefix="reprobook-nb-"))
+    spec, progress_file = work / "spec.json", work / "progress.log"
+    progress_file.touch()
+    spec.write_text(json.dumps({"input": str(src), "output": str(out), "parameters": params,
+                                "kernel": kernel, "cwd": str(root),
+                                "cell_timeout_s": cell_timeout_s, "log_output": verbose}))
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env.update({"REPROBOOK_UNDER_RUNNER": "1", "PYTHONHASHSEED": "0", "REPROBOOK_ROOT": str(root),
-                "REPROBOOK_RUNS_DIR": str(runs_root())})
+                "REPROBOOK_RUNS_DIR": str(runs_root()), PROGRESS_FILE_ENV: str(progress_file),
+                "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"})
+    watch = _Watch(label or src.stem, out, progress_file, verbose, echo)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "reprobook.core.execute", spec], cwd=root,
-                            env=env, stdout=None if log_output else subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "reprobook.core.execute", str(spec)], cwd=root,
+                            env=env, stdout=None if verbose else subprocess.PIPE,
+                            stderr=None if verbose else subprocess.PIPE, text=True,
+                            start_new_session=True)
+    watch.start()
     try:
-        stdout, stderr = proc.communicate(timeout=budget_s)
+        _, stderr = proc.communicate(timeout=limit_s)
     except subprocess.TimeoutExpired:
-        _kill_tree(proc.pid)
+        kill_tree(proc.pid)
         proc.communicate()
         wall = time.perf_counter() - t0
-        return "timeout", wall, (f"ran past its time budget of {budget_s:.0f} s; "
-                                 f"stopped in {failed_cell(out)}")
+        return "timeout", wall, (f"still running after {limit_s:.0f} s (the hang guard: "
+                                 f"{_hang_text(limit_s)}); stopped in {failed_cell(out)}")
     finally:
-        Path(spec).unlink(missing_ok=True)
+        watch.stop.set()
+        watch.join()
+        shutil.rmtree(work, ignore_errors=True)
     wall = time.perf_counter() - t0
     if proc.returncode == 0:
         return "ok", wall, ""
@@ -133,103 +236,112 @@ def execute_notebook(src: Path, out: Path, params: dict[str, Any], kernel: str,
     return "failed", wall, f"papermill could not execute the notebook:\n{tail}"
 
 
+def _hang_text(limit_s: float | None) -> str:
+    return "hang_factor x per_notebook_s of the profile" if limit_s else "no limit"
+
+
+def hang_limit(budget: Budget) -> float | None:
+    """Seconds after which a notebook is stopped as hung: ``hang_factor * per_notebook_s``."""
+    if budget.per_notebook_s is None:
+        return None
+    return budget.hang_factor * budget.per_notebook_s
+
+
 def _write_provenance(out: Path, meta: dict[str, Any]) -> None:
     nb = nbformat.read(out, as_version=4)
     nb.metadata["reprobook"] = meta
     nbformat.write(nb, out)
 
 
-class _Progress:
-    """One bar across all notebooks (tqdm on a terminal, log lines with an ETA otherwise)."""
+def _require(profile: Profile) -> None:
+    """Fail fast when the machine lacks what the profile needs (e.g. ``requires: [cuda]``)."""
+    if "cuda" in profile.requires:
+        import torch
 
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.done, self.t0, self.bar = total, 0, time.perf_counter(), None
-        self.enabled = enabled
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
+        if not torch.cuda.is_available():
+            raise ProfileError(
+                f"profile {profile.name!r} needs a CUDA GPU and torch sees none (torch "
+                f"{torch.__version__}, CUDA build {torch.version.cuda}); run it on a GPU "
+                f"machine, or choose a CPU profile (ci-tiny, cpu-smoke, cpu-full)")
 
-            self.bar = tqdm(total=total, unit="nb", desc="notebooks", file=sys.stderr)
 
-    def start(self, label: str) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(label)
-        elif self.enabled:
-            print(f"[{self.done + 1}/{self.total}] {label} ...", file=sys.stderr, flush=True)
-
-    def finish(self, label: str, status: str, wall: float) -> None:
-        self.done += 1
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.write(f"{label}: {status} ({wall:.1f} s)")
-        elif self.enabled:
-            el = time.perf_counter() - self.t0
-            eta = el / self.done * (self.total - self.done)
-            print(f"[{self.done}/{self.total}] {label}: {status} in {wall:.1f} s "
-                  f"(elapsed {el:.0f} s, ETA {eta:.0f} s)", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+def select_runnable(profile: Profile, all_chapters: dict[str, _chapters.Chapter],
+                    slugs: list[str] | None) -> tuple[list[_chapters.Chapter], dict[str, str]]:
+    """The chapters to run: all that support the profile (others skipped, with the reason), or
+    exactly the named ones — naming a chapter the profile does not support is an error."""
+    selected = _chapters.select(all_chapters, slugs)
+    unsupported = {ch.slug: (f"chapter {ch.slug!r} does not support profile {profile.name!r} "
+                             f"(it supports {list(ch.profiles or [])})")
+                   for ch in selected if not ch.supports(profile.name)}
+    if slugs and unsupported:
+        raise ChapterError("; ".join(unsupported.values()))
+    return [ch for ch in selected if ch.supports(profile.name)], unsupported
 
 
 def run(profile_name: str, slugs: list[str] | None = None,
         overrides: dict[str, Any] | None = None, *, out_root: Path | None = None,
-        progress: bool = True, log_output: bool = False, dashboard: bool = True,
-        echo: Callable[[str], None] | None = None) -> RunReport:
+        progress: bool = True, verbose: bool = False, dashboard: bool = True,
+        force: bool = False, use_cache: bool = True,
+        echo: Callable[[str], None] | None = None) -> RunnerReport:
     """Execute the selected chapters under ``profile_name``; see the module docstring."""
     echo = echo or (lambda s: print(s, file=sys.stderr, flush=True))
     root = repo_root()
     profile = load_profile(profile_name, root)
     all_chapters = _chapters.discover(root)
-    selected = _chapters.select(all_chapters, slugs)
-    report = RunReport(profile=profile.name)
-    runnable = []
-    for ch in selected:
-        if ch.supports(profile.name):
-            runnable.append(ch)
-        else:
-            report.skipped_chapters[ch.slug] = (f"chapter {ch.slug!r} does not support profile "
-                                                f"{profile.name!r} (supports {list(ch.profiles or [])})")
-            echo(f"skip: {report.skipped_chapters[ch.slug]}")
+    runnable, skipped = select_runnable(profile, all_chapters, slugs)
+    report = RunnerReport(profile=profile.name, skipped_chapters=skipped)
+    for msg in skipped.values():
+        echo(f"skip: {msg}")
     params = resolve(profile, runnable, all_chapters, overrides, root)  # validate all first
+    _require(profile)
     envs = load_environments(root)
     out_root = out_root or executed_root()
     git = provenance.git_state(root)
     hardware = None
-    bar = _Progress(sum(len(ch.notebooks) for ch in runnable), progress)
+    bar = Progress(sum(len(ch.notebooks) for ch in runnable), "notebooks", unit="nb",
+                   lines=10**6, bar=progress and sys.stderr.isatty())
+    say = bar.write if progress else echo
     try:
         for ch in runnable:
-            kernel = envs[ch.environment].kernel
+            env = envs[ch.environment]
             rdir = run_dir(profile.name, ch.slug)
+            outs = [out_root / ch.slug / nb.name for nb in ch.notebooks]
+            bud = profile.budget_for(ch.slug)
+            key = runcache.chapter_key(root, ch, profile.name, params, env)
+            hit = None if (force or not use_cache) else runcache.lookup(rdir, outs, key,
+                                                                        profile.name)
+            if hit is not None:
+                note = f"cached ({key[:12]}, {hit.get('finished_utc', '?')})"
+                for nb, out in zip(ch.notebooks, outs):
+                    report.results.append(NotebookResult(ch.slug, nb, out, "cached"))
+                    bar.update(note=f"{ch.slug} cached")
+                report.times.append(ChapterTime(ch.slug, "cached",
+                                                float(hit.get("wall_time_s", 0.0)),
+                                                bud.per_chapter_s, note))
+                say(f"{ch.slug}: {note}")
+                continue
             shutil.rmtree(rdir, ignore_errors=True)
             rdir.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(out_root / ch.slug, ignore_errors=True)
             t_chapter = time.perf_counter()
-            bud = profile.budget_for(ch.slug)
             chapter_prov: list[dict[str, Any]] = []
             failed = False
-            for nb in ch.notebooks:
+            for nb, out in zip(ch.notebooks, outs):
                 label = f"{ch.slug}/{nb.stem}"
                 if failed:
                     report.results.append(NotebookResult(ch.slug, nb, None, "skipped", 0.0,
                                                          "an earlier notebook of the chapter failed"))
-                    bar.finish(label, "skipped", 0.0)
+                    bar.update(note=f"{label} skipped")
                     continue
-                limits = [b for b in (bud.per_notebook_s,
-                                      None if bud.per_chapter_s is None else
-                                      bud.per_chapter_s - (time.perf_counter() - t_chapter))
-                          if b is not None]
-                budget = min(limits) if limits else None
-                out = out_root / ch.slug / nb.name
-                bar.start(label)
-                if budget is not None and budget <= 0:
-                    status, wall, msg = "timeout", 0.0, (
-                        f"chapter budget of {bud.per_chapter_s:.0f} s spent before it started")
-                else:
-                    status, wall, msg = execute_notebook(
-                        nb, out, params[nb], kernel, bud.cell_timeout_s, budget, root,
-                        log_output)
-                bar.finish(label, status, wall)
+                say(f"{label}: running")
+                status, wall, msg = execute_notebook(
+                    nb, out, params[nb], env.kernel, bud.cell_timeout_s, hang_limit(bud), root,
+                    verbose=verbose, label=label, echo=say)
+                over = (bud.per_notebook_s is not None and wall > bud.per_notebook_s)
+                if over:
+                    say(f"{label}: took {wall:.0f} s, over its expected {bud.per_notebook_s:.0f} s "
+                        f"(reported, not failed)")
+                bar.update(note=f"{label} {status} in {wall:.1f} s")
                 if status == "ok":
                     if hardware is None:
                         from .devices import describe_hardware
@@ -237,11 +349,12 @@ def run(profile_name: str, slugs: list[str] | None = None,
                         hardware = describe_hardware()
                     meta = {
                         "profile": profile.name, "chapter": ch.slug, "notebook": nb.name,
-                        "parameters": params[nb], "environment": ch.environment, "kernel": kernel,
-                        "git_commit": git["commit"], "git_dirty": git["dirty"],
-                        "source_sha256": provenance.sha256_file(nb),
-                        "hardware": hardware, "host": provenance.host(),
-                        "packages": provenance.package_versions(provenance.kernel_python(kernel)),
+                        "parameters": params[nb], "environment": ch.environment,
+                        "kernel": env.kernel, "git_commit": git["commit"],
+                        "git_dirty": git["dirty"], "source_sha256": provenance.sha256_file(nb),
+                        "cache_key": key, "hardware": hardware, "host": provenance.host(),
+                        "packages": provenance.package_versions(
+                            provenance.kernel_python(env.kernel)),
                         "wall_time_s": round(wall, 2),
                         "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     }
@@ -249,12 +362,25 @@ def run(profile_name: str, slugs: list[str] | None = None,
                     chapter_prov.append(meta)
                 else:
                     failed = True
-                    echo(f"FAILED {label}: {msg}\n  output kept at {out}")
+                    say(f"FAILED {label}: {msg}\n  output kept at {out}")
                 report.results.append(NotebookResult(ch.slug, nb, out, status, wall, msg))
+            if not failed:
+                problems = _claims.verify(_claims.load(rdir / "claims.json"))
+                if problems:
+                    failed = True
+                    msg = "claims do not verify: " + "; ".join(problems)
+                    say(f"FAILED {ch.slug}: {msg}")
+                    report.results.append(NotebookResult(ch.slug, ch.notebooks[-1], None,
+                                                         "failed", 0.0, msg))
+            wall_ch = time.perf_counter() - t_chapter
             (rdir / "provenance.json").write_text(
                 json.dumps({"profile": profile.name, "chapter": ch.slug, "notebooks": chapter_prov,
-                            "chapter_wall_time_s": round(time.perf_counter() - t_chapter, 2),
+                            "chapter_wall_time_s": round(wall_ch, 2),
                             "complete": not failed}, indent=2) + "\n", encoding="utf-8")
+            report.times.append(ChapterTime(ch.slug, "failed" if failed else "ok", wall_ch,
+                                            bud.per_chapter_s))
+            if not failed:
+                runcache.store(rdir, key, wall_ch)
     finally:
         bar.close()
     if dashboard:

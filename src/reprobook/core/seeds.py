@@ -1,4 +1,4 @@
-"""Seeding and determinism (DESIGN.md §6).
+"""Seeding and determinism (ARCHITECTURE §6).
 
 ``seed_everything`` seeds Python, NumPy, torch (CPU and CUDA) and Lightning, asks torch for
 deterministic algorithms (warning, not failing, where none exists), and fixes the thread count,

@@ -1,4 +1,4 @@
-"""The run context of one notebook: seeds, device, and where results go (DESIGN.md §6, §8).
+"""The run context of one notebook: seeds, device, and where results go (ARCHITECTURE §6, §8).
 
 Every notebook starts with::
 
@@ -6,7 +6,8 @@ Every notebook starts with::
 
 which seeds everything, picks the device, and creates ``runs/<profile>/<slug>/``. Then
 ``run.metrics(...)`` merges numbers into ``metrics.json``, ``run.figure(fig, name)`` saves a figure,
-``run.table(df, name)`` saves a CSV, ``run.claim(...)`` records a claim with its computed verdict.
+``run.table(df, name)`` saves a CSV, ``run.claim(...)`` records a claim with its computed verdict
+(and its null, :mod:`.claims`), ``run.sanity(...)`` records a sanity check.
 ``metrics.json`` and ``claims.json`` hold only results (no times, no dates), so the same profile +
 seed + machine gives the same bytes; timings belong in ``timings.json`` via ``run.timing``.
 """
@@ -19,25 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from . import claims as _claims
+from .claims import _jsonable
 from . import figures as _figures
 from .devices import DeviceChoice, pick
 from .paths import run_dir
 from .seeds import seed_everything
 
 _CURRENT: Run | None = None
-
-
-def _jsonable(x: Any) -> Any:
-    """Convert numpy/torch scalars and arrays to plain JSON values."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if hasattr(x, "tolist"):
-        return _jsonable(x.tolist())
-    if hasattr(x, "item"):
-        return x.item()
-    return x
 
 
 def _merge_json(path: Path, updates: dict[str, Any]) -> dict[str, Any]:
@@ -88,22 +77,42 @@ class Run:
         return df
 
     def claim(self, *, id: str, claim: str, source: str, paper_value: Any, measured: Any,
-              criterion: _claims.Criterion, measured_text: str | None = None) -> _claims.Claim:
-        """Evaluate and record one claim into ``claims.json``; returns it."""
+              criterion: _claims.Criterion, null: _claims.Null,
+              measured_text: str | None = None) -> _claims.Claim:
+        """Evaluate one claim and its null (:func:`.claims.evaluate`), record it into
+        ``claims.json``; returns it. A criterion that passes its own null raises ClaimError."""
         c = _claims.evaluate(id=id, claim=claim, source=source, paper_value=paper_value,
-                             measured=_jsonable(measured), criterion=criterion,
+                             measured=measured, criterion=criterion, null=null,
                              chapter=self.chapter, profile=self.profile,
                              measured_text=measured_text)
         _claims.save(self.dir / "claims.json", [c])
         return c
 
+    def sanity(self, *, id: str, check: str, measured: Any, criterion: _claims.Criterion,
+               source: str = "", measured_text: str | None = None) -> _claims.Claim:
+        """Record a sanity check (an identity, a formula against itself): shown apart from the
+        claims and never counted as reproduced (:func:`.claims.check`)."""
+        c = _claims.check(id=id, check=check, measured=measured, criterion=criterion,
+                          chapter=self.chapter, profile=self.profile, source=source,
+                          measured_text=measured_text)
+        _claims.save(self.dir / "claims.json", [c])
+        return c
+
     def claims(self) -> list[_claims.Claim]:
+        """Every claim and sanity check recorded so far in this chapter's run."""
         return _claims.load(self.dir / "claims.json")
 
     def claims_table(self) -> Any:
         """This chapter's claims so far, as the book's claims table (full text, no index)."""
-        df = _claims.to_frame(self.claims())
-        return df.style.hide(axis="index").set_properties(**{"text-align": "left"})
+        return _styled(_claims.to_frame(self.claims()))
+
+    def sanity_table(self) -> Any:
+        """This chapter's sanity checks so far, apart from its claims."""
+        return _styled(_claims.sanity_frame(self.claims()))
+
+
+def _styled(df: Any) -> Any:
+    return df.style.hide(axis="index").set_properties(**{"text-align": "left"})
 
 
 def start(chapter: str, profile: str = "cpu-smoke", seed: int = 0, device: str = "auto",

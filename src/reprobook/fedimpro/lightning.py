@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-from reprobook.core.training import quiet_lightning
+from reprobook.core.logs import quiet_lightning
 
 from .features import FeatureDistribution, FeatureEstimator
 from .federation import Broadcast, FedConfig, State, client_generator

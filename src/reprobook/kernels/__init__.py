@@ -1,4 +1,4 @@
-"""The book's custom kernels (DESIGN.md §7): torch extensions with pure-PyTorch references.
+"""The book's custom kernels (ARCHITECTURE §7): torch extensions with pure-PyTorch references.
 
 ``composite`` is volume-rendering compositing (forward and backward; :mod:`.reference` has the
 equations). Implementations, chosen by ``impl``:

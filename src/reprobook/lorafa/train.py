@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from reprobook.core.seeds import seed_everything
-from reprobook.core.training import quiet_lightning
+from reprobook.core.logs import quiet_lightning
 
 from .data import load_model
 from .memory import measure_activation_bytes, trainable_parameters

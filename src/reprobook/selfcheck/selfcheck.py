@@ -1,4 +1,4 @@
-"""Determinism self-check (DESIGN.md §6) and a small compute benchmark.
+"""Determinism self-check (ARCHITECTURE §6) and a small compute benchmark.
 
 ``train_digest(seed, steps)`` trains a small MLP with Lightning on seeded synthetic data and
 returns the sha256 of the final parameters' bytes together with the loss curve. Two calls with the
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from reprobook.core.seeds import seed_everything
-from reprobook.core.training import quiet_lightning
+from reprobook.core.logs import quiet_lightning
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""Lightning helpers shared by every chapter that trains (DESIGN.md §2, §8)."""
+"""Quieter logs in notebooks: Lightning's banners off, warnings and errors kept (ARCHITECTURE §8).
+
+Under the runner, third-party progress bars (transformers, datasets, stable-baselines3) are
+switched off by ``TQDM_DISABLE=1`` in the kernel's environment, which also keeps tqdm's
+"IProgress not found" warning out of executed notebooks; the book's own progress goes to the
+runner's progress file (:mod:`.progress`).
+"""
 
 from __future__ import annotations
 

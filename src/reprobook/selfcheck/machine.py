@@ -1,4 +1,4 @@
-"""What the book ran on: hardware, software, threads (for the environment notebook)."""
+"""What the book ran on: hardware, software, threads (for the self-check notebook)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from reprobook.core.training import quiet_lightning
+from reprobook.core.logs import quiet_lightning
 
 
 def test_quiet_lightning_hides_info_keeps_warnings_and_restores(caplog):

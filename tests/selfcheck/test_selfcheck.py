@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from reprobook.core.devices import pick
-from reprobook.environment import machine, selfcheck
+from reprobook.selfcheck import machine, selfcheck
 
 
 def test_state_digest_sees_one_changed_bit():
