@@ -173,3 +173,14 @@ def test_unknown_profile_or_chapter(sandbox, argv, capsys):
     sandbox("demo", {"01-ok.ipynb": (PARAMS, [WRITE])})
     assert main(argv) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_reference_copies_a_complete_run_for_committing(sandbox, capsys):
+    root = sandbox("demo", {"01-ok.ipynb": (PARAMS, [WRITE])})
+    assert main(["reference", "--profile", "tiny"]) == 2  # nothing ran yet
+    assert "no runs of profile 'tiny'" in capsys.readouterr().err
+    assert run("tiny", None, None, progress=False, dashboard=False).ok
+    assert main(["reference", "--profile", "tiny"]) == 0
+    ref = root / "results" / "reference" / "tiny" / "demo"
+    assert (ref / "metrics.json").read_text() == '{"seed": 0}'
+    assert (ref / "provenance.json").is_file() and not (ref / "cache.json").exists()

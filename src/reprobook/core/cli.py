@@ -4,6 +4,7 @@
     reprobook list                      chapters, notebooks, environments, profiles
     reprobook params --profile gpu-1x --chapter SLUG [--notebook 01-x]   (YAML for papermill -f)
     reprobook claims                    regenerate the dashboard page from every claims.json
+    reprobook reference --profile P     copy this machine's runs of P into results/reference/
     reprobook build                     jupyter-book build (warnings are errors) + browser check
     reprobook check-html [SITE]         load every page of the built book in headless Chromium
     reprobook envs                      the environments, their chapters and test folders
@@ -72,6 +73,38 @@ def _cmd_params(args: argparse.Namespace) -> int:
     else:
         merged = {k: v for nb in ch.notebooks for k, v in params[nb].items()}
     sys.stdout.write(yaml.safe_dump(merged, sort_keys=True, default_flow_style=False))
+    return 0
+
+
+def _cmd_reference(args: argparse.Namespace) -> int:
+    """Copy this machine's last complete run of a profile into results/reference/ (to commit)."""
+    import json
+    import shutil
+
+    from .paths import reference_root, runs_root
+
+    base = runs_root() / args.profile
+    slugs = args.chapter or sorted(p.name for p in base.iterdir() if p.is_dir()) \
+        if base.is_dir() else []
+    if not slugs:
+        raise ReprobookError(f"{base}: no runs of profile {args.profile!r} on this machine")
+    for slug in slugs:
+        src = base / slug
+        prov = src / "provenance.json"
+        if not prov.is_file() or not json.loads(prov.read_text()).get("complete"):
+            raise ReprobookError(f"{src}: no complete run to commit as a reference (a notebook "
+                                 f"failed, or the chapter never ran at {args.profile})")
+        dst = reference_root() / args.profile / slug
+        shutil.rmtree(dst, ignore_errors=True)
+        dst.mkdir(parents=True)
+        for name in ("claims.json", "metrics.json", "timings.json", "provenance.json"):
+            if (src / name).is_file():
+                shutil.copy2(src / name, dst / name)
+        if (src / "tables").is_dir():
+            shutil.copytree(src / "tables", dst / "tables")
+        if (src / "figures").is_dir():
+            shutil.copytree(src / "figures", dst / "figures", ignore=shutil.ignore_patterns("*.pdf"))
+        print(f"{dst}: reference run of {slug} at {args.profile} (commit it)", file=sys.stderr)
     return 0
 
 
@@ -146,6 +179,8 @@ def _cmd_envs(args: argparse.Namespace) -> int:
     chapters = discover()
     if args.field == "names":
         print(" ".join(envs))
+    elif args.field == "extras":
+        print(envs[args.env].extras)
     elif args.field == "tests":
         # test folders of chapters living in environment args.env (main also runs tests/core etc.)
         from .paths import repo_root
@@ -189,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--notebook", help="one notebook (e.g. 01-partition); default: the union")
     pa.set_defaults(func=_cmd_params)
     sub.add_parser("claims", help="regenerate the dashboard page").set_defaults(func=_cmd_claims)
+    rf = sub.add_parser("reference", help="copy runs/<profile>/<slug> into results/reference/")
+    rf.add_argument("--profile", required=True)
+    rf.add_argument("--chapter", action="append", help="a chapter slug (default: every run)")
+    rf.set_defaults(func=_cmd_reference)
     b = sub.add_parser("build", help="build the HTML book, then check it in Chromium")
     b.add_argument("--no-check", action="store_true", help="skip the browser check")
     b.set_defaults(func=_cmd_build)
@@ -198,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--require", action="store_true", help="fail when Chromium is missing")
     c.set_defaults(func=_cmd_check_html)
     e = sub.add_parser("envs", help="environments (for the Makefile)")
-    e.add_argument("field", nargs="?", choices=["names", "tests", "describe"], default="describe")
+    e.add_argument("field", nargs="?", choices=["names", "tests", "extras", "describe"], default="describe")
     e.add_argument("--env", default="main")
     e.set_defaults(func=_cmd_envs)
     return p

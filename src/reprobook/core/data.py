@@ -13,19 +13,20 @@
         size: 320117
 
 :func:`fetch` looks for each file in ``data/cache/<name>/``, then in ``$REPROBOOK_DATA_MIRROR/<name>/``
-(used in place, never copied into the repository), then downloads it into the cache with a
-progress bar. Every file is checked against its size and sha256. Offline without a mirror, or on
-a checksum mismatch, it raises :class:`DataError` saying what to download and where to put it.
+(used in place, never copied into the repository), then downloads it into the cache with pooch
+(progress bar, sha256 checked before the file is kept). Every file is checked against its size and
+sha256. Offline without a mirror, or on a checksum mismatch, it raises :class:`DataError` saying
+what to download and where to put it.
+
+Why the book keeps its own manifests around pooch: a manifest carries the licence and citation the
+chapters print, and the mirror is read *in place* (pooch would copy it into its cache); pooch does
+the download and the hashing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,12 +105,10 @@ def load_manifest(name: str, root: Path | None = None) -> Manifest:
                     files=tuple(files))
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def sha256_of(path: Path) -> str:
+    import pooch
+
+    return pooch.file_hash(str(path), alg="sha256")
 
 
 def verify(path: Path, spec: DataFile) -> None:
@@ -126,18 +125,13 @@ def verify(path: Path, spec: DataFile) -> None:
                         f"{spec.url} again")
 
 
-def _download(url: str, dest: Path, size: int, timeout: float = 30.0) -> None:
-    from tqdm.auto import tqdm
+def _download(spec: DataFile, dest: Path) -> None:
+    """Download ``spec`` to ``dest`` with pooch; nothing is kept unless the sha256 matches."""
+    import pooch
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as out, \
-            tqdm(total=size, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr,
-                 disable=not sys.stderr.isatty()) as bar:
-        while block := resp.read(1 << 16):
-            out.write(block)
-            bar.update(len(block))
-    part.replace(dest)
+    pooch.retrieve(spec.url, known_hash=f"sha256:{spec.sha256}", fname=dest.name,
+                   path=dest.parent, progressbar=sys.stderr.isatty())
 
 
 def fetch(name: str, file: str | None = None, *, root: Path | None = None,
@@ -158,17 +152,15 @@ def fetch(name: str, file: str | None = None, *, root: Path | None = None,
     reason = "downloads disabled"
     if allow_download:
         try:
-            _download(spec.url, cached, spec.size)
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            reason = f"download failed: {getattr(exc, 'reason', exc)}"
-            cached.with_name(cached.name + ".part").unlink(missing_ok=True)
+            _download(spec, cached)
+        except ValueError as exc:  # pooch: the downloaded file's hash does not match
+            raise DataError(f"{spec.url}: the downloaded file's sha256 does not match the "
+                            f"manifest's {spec.sha256} ({manifest.path}); nothing was kept. "
+                            f"({exc})") from exc
+        except Exception as exc:  # noqa: BLE001 - requests/urllib/OS errors: offline, refused
+            reason = f"download failed: {type(exc).__name__}: {exc}"
         else:
-            try:
-                verify(cached, spec)
-            except DataError:
-                bad = cached.with_name(cached.name + ".bad")
-                shutil.move(cached, bad)
-                raise
+            verify(cached, spec)
             return cached
     where_mirror = (f"not in the mirror {mirror}/{name}/" if mirror
                     else f"${MIRROR_ENV} is not set")

@@ -85,6 +85,35 @@ def run_all(device: str = "cuda", tiny: bool = False, modules: tuple[str, ...] =
     return results
 
 
+def catalogue(modules: tuple[str, ...] = MODULES) -> Any:
+    """Every check the GPU smoke run would execute, with the first line of its docstring."""
+    import pandas as pd
+
+    return pd.DataFrame([{"chapter": name, "check": fn.__name__,
+                          "what it does": (fn.__doc__ or "").strip().splitlines()[0]
+                          if fn.__doc__ else ""} for name, fn in checks(modules)])
+
+
+def reference(root: Any = None) -> Any:
+    """The last committed GPU smoke run (``results/reference/gpu-smoke/selfcheck``), or None."""
+    import json
+
+    import pandas as pd
+
+    from .paths import reference_root
+
+    base = reference_root() / "gpu-smoke" / "selfcheck"
+    table = base / "tables" / "gpu-smoke.csv"
+    if not table.is_file():
+        return None
+    prov = base / "provenance.json"
+    meta = json.loads(prov.read_text(encoding="utf-8")) if prov.is_file() else {}
+    df = pd.read_csv(table).fillna("")
+    nbs = meta.get("notebooks") or [{}]
+    df.attrs["provenance"] = {k: nbs[-1].get(k) for k in ("git_commit", "finished_utc", "hardware")}
+    return df
+
+
 def frame(results: list[SmokeResult]) -> Any:
     """The results as a table (one row per check)."""
     import pandas as pd

@@ -33,3 +33,14 @@ def record_matmul(run: Any, max_abs_err: float) -> None:
     run.sanity(id="torch-numpy-matmul", check="torch's float64 matmul agrees with NumPy's",
                measured=max_abs_err, criterion=AtMost(1e-9),
                measured_text=f"max abs err {max_abs_err:.2e}")
+
+
+def record_gpu_smoke(run: Any, results: list[Any]) -> None:
+    """One sanity check per GPU path that ran (skipped paths are listed, with their reason, in
+    the notebook's table): the path works on this GPU."""
+    for r in results:
+        if r.status == "skipped":
+            continue
+        run.sanity(id=f"gpu-{r.module}-{r.check}", check=f"GPU path {r.module}.{r.check} runs",
+                   measured=r.status, criterion=Equals("ok"),
+                   measured_text=r.status if r.status == "ok" else f"{r.status}: {r.reason}")
