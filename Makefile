@@ -13,7 +13,7 @@ STAMP       := $(VENV)/.reprobook-installed
 PIP_FLAGS   := --disable-pip-version-check --no-input -q
 HARNESS     := src/reprobook/fabric/harness
 
-.PHONY: book test envs run html check-html harness lock clean help
+.PHONY: book test envs run html check-html harness lock vllm-env clean help
 
 help:
 	@echo "make book   - install, run every chapter at $(PROFILE) (cached chapters skipped), build the HTML book, check it in Chromium"
@@ -21,6 +21,7 @@ help:
 	@echo "make envs   - create every environment listed in environments.yaml"
 	@echo "make run PROFILE=gpu-1x [CHAPTER=slug] [FORCE=1] - execute notebooks only"
 	@echo "make lock [UPGRADE=1] - recompile requirements/<env>.lock from pyproject.toml (uv)"
+	@echo "make vllm-env - on a GPU machine: .venv-vllm with vLLM for the BurstGPT chapter's real server"
 	@echo "make clean  - remove build output, runs and executed notebooks (keeps environments)"
 
 $(STAMP): pyproject.toml requirements/main.lock environments.yaml
@@ -103,6 +104,12 @@ lock: $(STAMP)
 	    --python-version 3.11 --python-platform x86_64-manylinux_2_36 $(if $(UPGRADE),--upgrade) \
 	    -o requirements/$$env.lock --quiet || exit 1; \
 	done
+
+# The BurstGPT chapter's real server (gpu-1x, gpu-smoke): vLLM pins its own torch, so it gets its
+# own environment, with the version range its command line is built for (burstgpt/constants.py).
+vllm-env: $(STAMP)
+	test -x .venv-vllm/bin/python || $(PYTHON) -m venv .venv-vllm
+	.venv-vllm/bin/pip install $(PIP_FLAGS) "vllm$$($(BIN)/python -c 'from reprobook.burstgpt.constants import VLLM_VERSIONS; print(VLLM_VERSIONS)')"
 
 clean:
 	rm -rf _build book/executed book/dashboard.md runs

@@ -17,7 +17,9 @@ PREFILL_S_PER_TOKEN = 1e-5
 DECODE_S = 0.002
 
 
-def make_app() -> web.Application:
+def make_app(truncate_after: int | None = None) -> web.Application:
+    """``truncate_after``: stop every stream after that many tokens, without usage or [DONE]
+    (a server that died mid-stream)."""
     state = {"running": 0, "preemptions": 0, "served": 0}
 
     async def health(_: web.Request) -> web.Response:
@@ -41,10 +43,17 @@ def make_app() -> web.Application:
         await resp.prepare(request)
         try:
             await asyncio.sleep(PREFILL_S_PER_TOKEN * len(body["prompt"]))
-            for _ in range(int(body["max_tokens"])):
+            n = int(body["max_tokens"])
+            for k in range(n):
+                if truncate_after is not None and k >= truncate_after:
+                    return resp
                 chunk = {"choices": [{"index": 0, "text": " t9", "finish_reason": None}]}
                 await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 await asyncio.sleep(DECODE_S)
+            if body.get("stream_options", {}).get("include_usage"):
+                usage = {"choices": [], "usage": {"prompt_tokens": len(body["prompt"]),
+                                                  "completion_tokens": n}}
+                await resp.write(f"data: {json.dumps(usage)}\n\n".encode())
             await resp.write(b"data: [DONE]\n\n")
         finally:
             state["running"] -= 1
@@ -60,9 +69,11 @@ def make_app() -> web.Application:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
+    parser.add_argument("serve", nargs="?")
+    parser.add_argument("model", nargs="?")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--fail", action="store_true", help="exit at once (a broken server)")
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()  # accepts vllm serve's other flags
     if args.fail:
         raise SystemExit(3)
     web.run_app(make_app(), host="127.0.0.1", port=args.port, print=None)

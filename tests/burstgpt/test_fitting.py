@@ -13,12 +13,29 @@ def test_zipf_mle_recovers_the_exponent():
         x = x[x <= 1024]
         fit = fitting.fit_zipf(x, 1, 1024)
         assert abs(fit.exponent - s) < 0.02
-        assert fit.zipf_preferred  # beats the log-normal on its own data
 
 
-def test_zipf_loses_to_lognormal_on_lognormal_data():
-    x = np.round(np.random.default_rng(1).lognormal(6, 0.5, 20_000)).astype(int)
-    assert not fitting.fit_zipf(x).zipf_preferred
+
+def test_zipf_vs_lognormal_by_likelihood_ratio():
+    """powerlaw's comparison favours Zipf on Zipf data and the log-normal on log-normal data."""
+    rng = np.random.default_rng(1)
+    z = fitting.zipf_vs_lognormal(rng.zipf(1.8, 20_000))
+    assert z["R"] > 0 and abs(z["alpha"] - 1.8) < 0.05
+    ln = fitting.zipf_vs_lognormal(np.round(rng.lognormal(6, 0.5, 20_000)).astype(int))
+    assert ln["R"] < 0 and ln["p"] < 0.01
+
+
+def test_arrival_model_tests_on_known_data():
+    rng = np.random.default_rng(2)
+    bursty, poisson = rng.gamma(0.3, 1.0, 3000), rng.exponential(1.0, 3000)
+    assert fitting.lr_nested(bursty)["p"] < 1e-6  # Gamma's shape 0.3 is not 1
+    assert fitting.lr_nested(poisson)["p"] > 0.01  # shape 1: nothing to gain (seeded)
+    assert fitting.gof_pvalue("exponential", bursty, n_mc=49) == 0.02  # the smallest possible
+    assert fitting.gof_pvalue("gamma", bursty, n_mc=49) > 0.05
+    v = fitting.vuong(bursty)
+    assert v["R"] > 0  # Gamma data: Gamma over Weibull
+    with np.testing.assert_raises(ValueError):
+        fitting.gof_pvalue("pareto", bursty)
 
 
 def test_gamma_fit_recovers_parameters_and_ranks_first():

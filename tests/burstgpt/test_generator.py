@@ -77,3 +77,25 @@ def test_bad_inputs():
         G.zipf_lengths(3, rng, exponent=1.0)
     with pytest.raises(ValueError, match="sorted"):
         G.Workload("w", np.array([2.0, 1.0]), np.array([1, 1]), np.array([1, 1]))
+
+
+def test_workloads_at_equal_rate_share_their_lengths():
+    """Only the arrivals differ between Poisson and Gamma: the i-th request has the same lengths."""
+    import pandas as pd
+
+    from reprobook.burstgpt.experiment import arrival_workloads
+
+    rng = np.random.default_rng(0)
+    trace = pd.DataFrame({"time": np.sort(rng.uniform(0, 600, 500)),
+                          "request_tokens": rng.integers(1, 3000, 500),
+                          "response_tokens": rng.integers(1, 500, 500)})
+    trace["failed"] = False
+    ws = arrival_workloads(trace, 2.0, 300.0, [0.25, 0.1], seed=3, max_total=4096,
+                           replay_trace=False)
+    assert [w.name for w in ws] == ["Poisson", "Gamma k=0.25", "Gamma k=0.1"]
+    n = min(w.n for w in ws)
+    for w in ws[1:]:
+        assert not np.array_equal(w.arrivals[:n], ws[0].arrivals[:n])
+        assert np.array_equal(w.request_tokens[:n], ws[0].request_tokens[:n])
+        assert np.array_equal(w.response_tokens[:n], ws[0].response_tokens[:n])
+    assert all((w.request_tokens + w.response_tokens <= 4096).all() for w in ws)

@@ -42,17 +42,30 @@ def test_azure_schema(tmp_path):
 
 @pytest.mark.parametrize("text,match", [
     (V1.replace("Request tokens", "Prompt"), r"missing column\(s\) \['Request tokens'\]"),
-    (V1.replace("472", "abc"), r"'Request tokens' has 1 missing, non-numeric .* line\(s\) \[2\]"),
+    (V1.replace("472", "abc"), r"'Request tokens' has 1 missing, non-numeric.* line\(s\) \[2\]"),
     (V1.replace("Conversation log", "Chat log"), "unknown value"),
-    (V1.replace("\n5,", "\nfive,"), "'Timestamp' has 1 non-numeric"),
+    (V1.replace("\n5,", "\nfive,"), r"'Timestamp' has 1 missing, non-numeric.*line\(s\) \[2\]"),
+    (V1.replace("\n3,GPT-4", "\ninf,GPT-4"), r"'Timestamp' has 1 .*infinite.*line\(s\) \[3\]"),
+    (V1.replace("472,18", "47.9,18"), r"'Request tokens' has 1 value\(s\) that are not whole .*\[2\]"),
+    (V1.replace("3,GPT-4,", "3,,"), r"column 'Model' is empty in 1 row\(s\) \(first at line\(s\) \[3\]\)"),
+    (V1.replace("API log\n3,", "API log,extra\n3,"), r"malformed row: .*Expected 6 fields in line 3, saw 7"),
     (V1.splitlines()[0] + "\n", "no rows"),
-    ("", "not a readable CSV"),
+    ("", "empty file"),
 ])
 def test_malformed_burstgpt_files(tmp_path, text, match):
     path = write(tmp_path, "bad.csv", text)
     with pytest.raises(DataError, match=match) as e:
         traces.load_burstgpt(path)
     assert "bad.csv" in str(e.value)
+
+
+def test_empty_input_to_windowed_fits_and_replay_is_a_clear_error():
+    from reprobook.burstgpt import fitting, generator
+
+    with pytest.raises(ValueError, match="at least 2 arrival times, got 0"):
+        fitting.windowed_gamma(np.array([]), 60.0)
+    with pytest.raises(ValueError, match="empty trace"):
+        generator.replay(np.array([]))
 
 
 def test_malformed_azure_timestamp(tmp_path):

@@ -29,7 +29,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def fake_server():
+def fake_server(request):
     from aiohttp import web
 
     sys.path.insert(0, str(HERE))
@@ -37,7 +37,7 @@ def fake_server():
 
     port = free_port()
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(fake_vllm.make_app())
+    runner = web.AppRunner(fake_vllm.make_app(getattr(request, "param", None)))
     loop.run_until_complete(runner.setup())
     loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -63,6 +63,16 @@ def test_run_workload_measures_every_request(fake_server):
     assert len(r.kv) >= 2
 
 
+@pytest.mark.parametrize("fake_server", [2], indirect=True)
+def test_a_truncated_stream_is_a_failure(fake_server):
+    """A stream that stops before the final usage and [DONE] is not a completed request."""
+    w = G.Workload("w", np.array([0.0, 0.01, 0.02]), np.array([10, 10, 10]), np.array([5, 3, 2]))
+    r = V.run_workload(w, fake_server, timeout_s=10, poll_s=0.05)
+    assert r.requests["failed"].tolist() == [True, True, False]
+    assert r.requests["reason"].tolist() == ["truncated stream", "truncated stream", ""]
+    assert r.requests["generated"].tolist() == [2, 2, 2]
+
+
 def test_unreachable_server_counts_failures():
     w = G.Workload("w", np.array([0.0, 0.01]), np.array([10, 10]), np.array([2, 2]))
     r = V.run_workload(w, f"http://127.0.0.1:{free_port()}", timeout_s=2, poll_s=0.05)
@@ -72,10 +82,12 @@ def test_unreachable_server_counts_failures():
 
 
 class FakeSpec(V.VLLMServerSpec):
+    """The real command line with the stand-in server in place of vLLM's module."""
 
     def command(self) -> list[str]:
-        return [sys.executable, str(HERE / "fake_vllm.py"), "--port", str(self.port)] + \
-            (["--fail"] if self.extra_args == ("--fail",) else [])
+        cmd = super().command()
+        assert cmd[1:3] == ["-m", "vllm.entrypoints.cli.main"]
+        return [sys.executable, str(HERE / "fake_vllm.py"), *cmd[3:]]
 
 
 def test_serve_starts_waits_and_stops(tmp_path):
@@ -95,11 +107,32 @@ def test_a_server_that_dies_is_reported(tmp_path):
 
 def test_real_command_line(tmp_path):
     cmd = V.VLLMServerSpec(tmp_path, python="/opt/vllm/bin/python", port=9000).command()
-    assert cmd[:3] == ["/opt/vllm/bin/python", "-m", "vllm.entrypoints.openai.api_server"]
+    assert cmd[:5] == ["/opt/vllm/bin/python", "-m", "vllm.entrypoints.cli.main", "serve",
+                       str(tmp_path)]
     joined = " ".join(cmd)
-    for flag in ("--load-format dummy", "--block-size 16", "--max-num-batched-tokens 4096",
-                 "--max-model-len 4096", "--port 9000"):
+    for flag in ("--load-format dummy", "--block-size 16", "--max-num-batched-tokens 8192",
+                 "--max-model-len 4096", "--port 9000", "--enable-chunked-prefill",
+                 "--no-enable-prefix-caching"):
         assert flag in joined
+    assert "--disable-log-requests" not in joined  # removed in vLLM 0.12 (issue of this book)
+    v0 = V.VLLMServerSpec(tmp_path, config=ServerConfig(chunked_prefill=False)).command()
+    assert "--no-enable-chunked-prefill" in v0 and "--max-num-batched-tokens" in v0
+
+
+def test_command_line_parses_with_the_installed_vllm(tmp_path):
+    """Against vLLM's own argument parser where vLLM is installed (GPU machines)."""
+    pytest.importorskip("vllm", reason="vLLM is not installed here (it needs the vllm extra)")
+    try:
+        from vllm.entrypoints.openai.cli_args import make_arg_parser
+        try:
+            from vllm.utils.argparse_utils import FlexibleArgumentParser
+        except ImportError:
+            from vllm.utils import FlexibleArgumentParser
+    except ImportError as exc:
+        pytest.fail(f"vLLM's CLI moved: {exc}; update VLLMServerSpec.command")
+    cmd = V.VLLMServerSpec(tmp_path, port=9000).command()
+    args = make_arg_parser(FlexibleArgumentParser()).parse_args(cmd[5:])
+    assert args.max_num_batched_tokens == 8192 and args.load_format == "dummy"
 
 
 def test_model_dir_has_llama_sizes_and_a_working_tokenizer(tmp_path):
@@ -134,3 +167,19 @@ def test_calibration_recovers_known_efficiencies():
                                overhead_grid=np.array([0.002, 0.004]))
     assert (fitted.mfu, fitted.mbu, fitted.overhead_s) == (0.4, 0.6, 0.004)
     assert grid.iloc[0]["error"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_gpu_smoke_check_serves_a_burst(tmp_path, monkeypatch):
+    """The check's plumbing on the CPU: the stand-in server in place of vLLM."""
+    from reprobook.burstgpt import gpu_smoke
+    from reprobook.core.gpusmoke import Skip
+
+    monkeypatch.setenv("REPROBOOK_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("REPROBOOK_VLLM_PYTHON", str(tmp_path / "nope" / "python"))
+    with pytest.raises(Skip, match="no vLLM environment"):
+        gpu_smoke.vllm_burst("cpu", tiny=True)
+    monkeypatch.setenv("REPROBOOK_VLLM_PYTHON", sys.executable)
+    monkeypatch.setattr(gpu_smoke, "SPEC", FakeSpec)
+    out = gpu_smoke.vllm_burst("cpu", tiny=True)
+    assert out["requests"] > 0 and out["completed"] == out["requests"]
+    assert out["tokens"] > 0 and out["ttft_p50_s"] >= 0

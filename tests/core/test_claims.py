@@ -162,3 +162,12 @@ def test_table_columns():
     assert df.iloc[0]["this run"] == "0.2 [cpu-smoke]"
     assert df.iloc[0]["claim (paper, section/figure)"] == "c (Fig. 2)"
     assert df.iloc[0]["without the effect (null)"] == "the baseline's ratio: 1 -> not reproduced"
+
+
+def test_decidable_turns_an_undecidable_criterion_into_not_testable():
+    crit = CloseTo(3.0, z=2, se=1.5)
+    assert C.decidable(crit, Null(1.0, "a Poisson generator")).judge(3.1) is T  # 1 is within 2 SE
+    narrow = CloseTo(3.0, z=2, se=0.5)
+    assert C.decidable(narrow, Null(1.0, "a Poisson generator")) is narrow
+    text = C.decidable(crit, Null(1.0, "a Poisson generator"), "more seeds at cpu-full").describe()
+    assert "would also pass its null (a Poisson generator: 1)" in text and "cpu-full" in text

@@ -111,3 +111,40 @@ def groups(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
         g.attrs = dict(df.attrs)
         out[f"{model} {log_type}"] = g
     return out
+
+
+def persistence(disp: dict[str, pd.DataFrame], threshold: float = 2.0) -> tuple[dict[str, bool], str]:
+    """Per series: is the dispersion above ``threshold`` at every window size (>= 2 sizes)?
+    Returns the flags and a one-line summary of the dispersion ranges."""
+    flags = {n: bool((d["dispersion"].dropna() > threshold).all()
+                     and d["dispersion"].notna().sum() >= 2) for n, d in disp.items()}
+    text = "; ".join(
+        f"{n}: dispersion {d['dispersion'].min():.1f}-{d['dispersion'].max():.1f} over "
+        f"{d.dropna()['window_s'].min():g}-{d.dropna()['window_s'].max():g} s"
+        for n, d in disp.items())
+    return flags, text
+
+
+def poisson_twins(series: dict[str, pd.DataFrame], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """For each series, arrival times of a Poisson process with its count and span (the null of
+    the burstiness claims: what the same load would look like without bursts)."""
+    out = {}
+    for name, df in series.items():
+        t = df["time"].to_numpy()
+        out[name] = np.sort(rng.uniform(0.0, float(t.max()), size=t.size))
+    return out
+
+
+def findings(fits: dict[str, pd.DataFrame], windows: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The paper's qualitative findings on arrivals beside this run's Gamma fits."""
+    shape = {n: float(f.set_index("dist").loc["gamma", "shape"]) for n, f in fits.items()}
+    rows = [{"finding (BurstGPT paper)": "arrivals are burstier than Poisson (Gamma shape < 1)",
+             "this run": ", ".join(f"{n}: alpha = {a:.2f}" for n, a in shape.items())}]
+    if {"Azure code", "Azure conv"} <= set(shape):
+        rows.append({"finding (BurstGPT paper)": "API traffic burstier than conversation traffic",
+                     "this run": f"Azure code alpha {shape['Azure code']:.2f} vs conv "
+                                 f"{shape['Azure conv']:.2f}"})
+    rows.append({"finding (BurstGPT paper)": "Gamma parameters change over time",
+                 "this run": ", ".join(f"{n}: alpha(t) in [{w['alpha'].min():.2f}, "
+                                       f"{w['alpha'].max():.2f}]" for n, w in windows.items())})
+    return pd.DataFrame(rows)

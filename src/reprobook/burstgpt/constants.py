@@ -78,4 +78,10 @@ LLAMA2_MAX_MODEL_LEN = 4096  # context length of Llama 2 (Touvron et al. 2023)
 VLLM_BLOCK_SIZE = 16  # tokens per KV-cache block
 VLLM_GPU_MEMORY_UTILIZATION = 0.9
 VLLM_MAX_NUM_SEQS = 256
-VLLM_MAX_NUM_BATCHED_TOKENS = 4096
+# The token budget of one iteration. vLLM V1 (chunked prefill, always on) defaults to 8192 for the
+# OpenAI server on GPUs with >= 70 GiB (vLLM EngineArgs); the v0 scheduler without chunked prefill
+# needs at least max_model_len. The book passes its value to a real server explicitly.
+VLLM_V1_MAX_NUM_BATCHED_TOKENS = 8192
+VLLM_V0_MAX_NUM_BATCHED_TOKENS = 4096
+# vLLM versions whose `vllm serve` CLI the server command is built for (pyproject's `vllm` extra).
+VLLM_VERSIONS = ">=0.12,<0.34"

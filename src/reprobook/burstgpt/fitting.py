@@ -13,8 +13,20 @@ gaps is always returned:
 - ``"jitter"``  — spread the requests of one timestamp uniformly within its resolution
   (add U(0, resolution) to every timestamp, re-sort), then fit all gaps.
 
+Tests (the claims' statistics, from libraries):
+
+- ``gof_pvalue``: goodness of fit of a distribution with estimated parameters by a parametric
+  bootstrap of the KS statistic (:func:`scipy.stats.goodness_of_fit`);
+- ``lr_nested``: Gamma against its special case Exponential (shape 1): Wilks' likelihood-ratio
+  test, 2 (ll_gamma - ll_exp) ~ chi^2(1) under the Exponential;
+- ``vuong``: two non-nested models with as many parameters (Gamma against Weibull): Vuong's test
+  on the pointwise log-likelihood differences;
+- ``zipf_vs_lognormal``: a discrete power law (Zipf) against a discrete log-normal, both fitted by
+  maximum likelihood, with the ``powerlaw`` package's ``distribution_compare`` (the normalised
+  log-likelihood ratio R and its p-value).
+
 Lengths: a bounded discrete power law (Zipf) P(k) = k^-s / Z(s), k in [k_min, k_max], fitted by
-maximum likelihood, against a discretised log-normal alternative.
+maximum likelihood (``fit_zipf``), for the exponent and the figure.
 """
 
 from __future__ import annotations
@@ -85,6 +97,10 @@ def windowed_gamma(times: np.ndarray, window_s: float, min_arrivals: int = 20,
     """Gamma fits per time window: the paper's alpha(t), beta(t) (windows with too few arrivals
     are reported with NaN parameters and their count, not dropped)."""
     t = np.sort(np.asarray(times, dtype=float))
+    if t.size < 2:
+        raise ValueError(f"windowed_gamma needs at least 2 arrival times, got {t.size}")
+    if not window_s > 0:
+        raise ValueError(f"window_s must be positive, got {window_s}")
     edges = np.arange(t[0], t[-1] + window_s, window_s)
     rows = []
     for lo, hi in zip(edges[:-1], edges[1:]):
@@ -118,16 +134,11 @@ class ZipfFit:
     kmin: int
     kmax: int
     loglik: float
-    lognormal_loglik: float  # discretised log-normal on the same support
     n: int
-
-    @property
-    def zipf_preferred(self) -> bool:
-        return self.loglik > self.lognormal_loglik
 
 
 def fit_zipf(values: np.ndarray, kmin: int = 1, kmax: int | None = None) -> ZipfFit:
-    """MLE of s in P(k) = k^-s / Z(s) on [kmin, kmax], plus a log-normal alternative's LL."""
+    """MLE of s in P(k) = k^-s / Z(s) on [kmin, kmax]."""
     x = np.asarray(values)
     x = x[x >= kmin].astype(np.int64)
     if x.size < 2:
@@ -141,11 +152,79 @@ def fit_zipf(values: np.ndarray, kmin: int = 1, kmax: int | None = None) -> Zipf
 
     res = optimize.minimize_scalar(nll, bounds=(1e-3, 6.0), method="bounded",
                                    options={"xatol": 1e-6})
-    # discretised log-normal: P(k) = F(k + 1/2) - F(k - 1/2), renormalised on [kmin, kmax]
-    mu, sigma = float(np.mean(np.log(x))), float(np.std(np.log(x)) or 1e-6)
-    ln = stats.lognorm(sigma, 0, np.exp(mu))
-    mass = ln.cdf(x + 0.5) - ln.cdf(x - 0.5)
-    total = ln.cdf(kmax + 0.5) - ln.cdf(kmin - 0.5)
-    ll_ln = float(np.sum(np.log(np.maximum(mass, 1e-300))) - n * np.log(total))
-    return ZipfFit(exponent=float(res.x), kmin=kmin, kmax=kmax, loglik=-float(res.fun),
-                   lognormal_loglik=ll_ln, n=int(n))
+    return ZipfFit(exponent=float(res.x), kmin=kmin, kmax=kmax, loglik=-float(res.fun), n=int(n))
+
+
+def zipf_vs_lognormal(values: np.ndarray, kmin: int = 1) -> dict[str, float]:
+    """Zipf (discrete power law) against a discrete log-normal on values >= ``kmin``, both by
+    maximum likelihood (``powerlaw.Fit(discrete=True)``): ``{"R", "p", "alpha"}`` with R the
+    normalised log-likelihood ratio (> 0 favours Zipf) and p its two-sided significance."""
+    import warnings
+
+    import powerlaw
+
+    x = np.asarray(values)
+    x = x[x >= kmin]
+    if x.size < 10:
+        raise ValueError(f"need at least 10 values >= {kmin} to compare Zipf and log-normal")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # powerlaw warns about its own numerical integrals
+        fit = powerlaw.Fit(x, discrete=True, xmin=kmin, verbose=False)
+        r, p = fit.distribution_compare("power_law", "lognormal", normalized_ratio=True)
+    return {"R": float(r), "p": float(p), "alpha": float(fit.power_law.alpha)}
+
+
+# --- tests of the arrival models --------------------------------------------------------------
+
+DISTS = {"gamma": stats.gamma, "weibull": stats.weibull_min, "exponential": stats.expon}
+
+
+def gof_pvalue(dist: str, gaps: np.ndarray, n_mc: int = 99, seed: int = 0) -> float:
+    """p-value of a parametric-bootstrap KS test that ``gaps`` follow ``dist`` (location 0, other
+    parameters estimated): :func:`scipy.stats.goodness_of_fit`. The smallest possible p-value is
+    1 / (n_mc + 1)."""
+    g = np.asarray(gaps, dtype=float)
+    if dist not in DISTS:
+        raise ValueError(f"unknown distribution {dist!r}; known: {sorted(DISTS)}")
+    res = stats.goodness_of_fit(DISTS[dist], g, known_params={"loc": 0}, statistic="ks",
+                                n_mc_samples=n_mc, rng=np.random.default_rng(seed))
+    return float(res.pvalue)
+
+
+def lr_nested(gaps: np.ndarray) -> dict[str, float]:
+    """Gamma against Exponential (its shape-1 special case): R = ll_gamma - ll_exp and the p-value
+    of Wilks' test, 2R ~ chi^2(1) under the Exponential."""
+    g = np.asarray(gaps, dtype=float)
+    a, _, b = stats.gamma.fit(g, floc=0)
+    ll_g = float(np.sum(stats.gamma.logpdf(g, a, 0, b)))
+    ll_e = float(np.sum(stats.expon.logpdf(g, 0, g.mean())))
+    r = max(ll_g - ll_e, 0.0)  # the MLE over the larger model cannot be worse
+    return {"R": r, "p": float(stats.chi2.sf(2 * r, df=1))}
+
+
+def vuong(gaps: np.ndarray, a: str = "gamma", b: str = "weibull") -> dict[str, float]:
+    """Vuong's test of two non-nested models with equally many parameters: R = ll_a - ll_b and the
+    two-sided p-value of the normalised pointwise log-likelihood difference."""
+    g = np.asarray(gaps, dtype=float)
+    lp = {}
+    for name in (a, b):
+        params = DISTS[name].fit(g, floc=0)
+        lp[name] = DISTS[name].logpdf(g, *params)
+    d = lp[a] - lp[b]
+    r = float(d.sum())
+    sd = float(d.std(ddof=1))
+    p = 1.0 if sd == 0 else float(2 * stats.norm.sf(abs(r) / (sd * np.sqrt(d.size))))
+    return {"R": r, "p": p}
+
+
+def arrival_model_tests(gaps: dict[str, np.ndarray], n_mc: int = 99, seed: int = 0) -> pd.DataFrame:
+    """Every test of the arrival models per series (the claims' measurements): bootstrap KS
+    p-values of Exponential and Gamma, Wilks' Gamma-vs-Exponential and Vuong's Gamma-vs-Weibull."""
+    rows = []
+    for name, g in gaps.items():
+        lr, v = lr_nested(g), vuong(g)
+        rows.append({"series": name, "n": int(g.size),
+                     "exp_p": gof_pvalue("exponential", g, n_mc, seed),
+                     "gamma_p": gof_pvalue("gamma", g, n_mc, seed),
+                     "lr_R": lr["R"], "lr_p": lr["p"], "vuong_R": v["R"], "vuong_p": v["p"]})
+    return pd.DataFrame(rows)

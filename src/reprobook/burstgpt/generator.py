@@ -96,9 +96,11 @@ def piecewise_gamma_arrivals(windows: pd.DataFrame, rng: np.random.Generator,
 
 def replay(times: np.ndarray, speedup: float = 1.0) -> np.ndarray:
     """A trace's timestamps from 0, ``speedup`` times faster (2.0 halves every gap)."""
-    if speedup <= 0:
-        raise ValueError("speedup must be positive")
+    if not speedup > 0:
+        raise ValueError(f"speedup must be positive, got {speedup}")
     t = np.sort(np.asarray(times, dtype=float))
+    if t.size == 0:
+        raise ValueError("replay needs at least one timestamp, got an empty trace")
     return (t - t[0]) / speedup
 
 
@@ -146,3 +148,30 @@ def make_workload(name: str, arrivals: np.ndarray, trace: pd.DataFrame | None,
     else:
         req, res = zipf_lengths(n, rng), zipf_lengths(n, rng)
     return Workload(name, np.asarray(arrivals, dtype=float), req, res)
+
+
+def dispersion_check(traces: dict[str, pd.DataFrame], fit_window_s: float, window_s: float,
+                     seeds: list[int], match_rate: bool = True) -> pd.DataFrame:
+    """The generator against each trace: one row per (service, seed) with the index of dispersion
+    of counts per ``window_s`` of the real trace, of the per-window Gamma generator fitted with
+    windows of ``fit_window_s``, and of a per-window Poisson generator (the null: the same windowed
+    rates without bursts)."""
+    from .analysis import burstiness
+    from .fitting import windowed_gamma
+
+    rows = []
+    for name, df in traces.items():
+        t = df["time"].to_numpy()
+        w = windowed_gamma(t, fit_window_s)
+        poisson = w.assign(alpha=np.nan, beta=np.nan)  # NaN shape: a Poisson process per window
+        real = float(burstiness(t, (window_s,))["dispersion"].iloc[0])
+        for seed in seeds:
+            rng = np.random.default_rng(seed)
+            gen = piecewise_gamma_arrivals(w, rng, match_rate=match_rate)
+            poi = piecewise_gamma_arrivals(poisson, rng)
+            rows.append({"service": name, "seed": seed, "window_s": window_s,
+                         "dispersion real": real,
+                         "dispersion generated":
+                             float(burstiness(gen, (window_s,))["dispersion"].iloc[0]),
+                         "dispersion poisson": float(burstiness(poi, (window_s,))["dispersion"].iloc[0])})
+    return pd.DataFrame(rows)

@@ -1,29 +1,43 @@
 """A discrete-event simulator of a vLLM-style server (the chapter's serving experiment).
 
-What it models (vLLM's v0 scheduler, without chunked prefill):
+Two schedulers, switched by ``ServerConfig.chunked_prefill``:
 
-- **Iteration-level continuous batching.** Each iteration is either a *prefill* of newly admitted
-  requests or one *decode* step of every running request; prefills have priority.
-- **Admission (FCFS).** The head of the waiting queue is admitted while the batch stays within
-  ``max_num_seqs`` sequences and ``max_num_batched_tokens`` prompt tokens and its prompt's KV
-  blocks are free; a blocked head blocks the queue (no overtaking).
-- **Paged KV cache.** Blocks of ``block_size`` tokens; a sequence with c cached tokens holds
-  ceil(c / block_size) blocks; a decode step that needs a block when none is free first
-  **preempts** the most recently admitted running request: its blocks are freed and it returns
-  to the head of the queue, to be recomputed by a later prefill of its prompt plus the tokens it
-  had generated.
-- **Timeouts.** A request still waiting for its first token ``timeout_s`` after arriving is
-  aborted and counted as failed. A request that can never fit (prompt + output over
-  ``max_model_len``, or over the whole cache) fails at arrival, as vLLM rejects it.
-- Iteration times come from :class:`~.latency.LatencyModel`.
+- **vLLM V1 (default, chunked prefill).** Every iteration builds one batch under a token budget of
+  ``max_num_batched_tokens``: first the running requests in admission order — one token for each
+  decoding request, the next chunk of the prompt for a request still in prefill — then waiting
+  requests (preempted ones first, then new arrivals FCFS), each with a chunk of at most the
+  remaining budget, while the batch stays within ``max_num_seqs`` and the chunk's KV blocks are
+  free (a head that does not fit blocks the queue). A request produces its next token in the
+  iteration that finishes its prefill; decoding requests produce one token per iteration. vLLM V1
+  always works this way.
+- **vLLM v0 (``chunked_prefill=False``).** Each iteration is either a prefill of whole prompts of
+  newly admitted requests (prefills have priority; ``max_num_batched_tokens`` must hold the longest
+  prompt) or one decode step of every running request.
 
-Speed: between events that change the schedule (an arrival the queue could admit, a completion, a
+Common to both:
+
+- **Paged KV cache.** Blocks of ``block_size`` tokens; a request with c cached tokens holds
+  ceil(c / block_size) blocks. When the running requests need a block and none is free, the most
+  recently admitted running request is **preempted**: its blocks are freed and it returns to the
+  head of the queue, to be recomputed later (prompt plus the tokens it had generated).
+- **Timeouts.** A request that has not received its first token ``timeout_s`` after arriving, and
+  is still waiting, is aborted and counted as failed (the client gives up). A request that can
+  never fit (prompt + output over ``max_model_len``, or over the whole cache) fails at arrival, as
+  vLLM rejects it.
+- Iteration times come from :class:`~.latency.LatencyModel` (:meth:`~.latency.LatencyModel.step`).
+
+Speed. The waiting queue is two deques (preempted requests, and new arrivals in arrival order), so
+admission looks only at the head and timeouts pop expired requests from the front: no iteration
+scans the queue. Between events that change the schedule (an admissible arrival, a completion, a
 block shortage, a timeout) every decode step is the same computation, so runs of decode steps are
-advanced together with vectorised step times; the result is identical to stepping one by one.
+advanced together with vectorised step times; the result is identical to stepping one by one
+(tested).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,27 +45,39 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .constants import LLAMA2_MAX_MODEL_LEN, VLLM_BLOCK_SIZE, VLLM_MAX_NUM_BATCHED_TOKENS, VLLM_MAX_NUM_SEQS
+from .constants import (LLAMA2_MAX_MODEL_LEN, VLLM_BLOCK_SIZE, VLLM_MAX_NUM_SEQS,
+                        VLLM_V0_MAX_NUM_BATCHED_TOKENS, VLLM_V1_MAX_NUM_BATCHED_TOKENS)
 from .generator import Workload
 from .latency import LatencyModel
 
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """The scheduler's settings (the same values are passed to a real vLLM server)."""
+
     block_size: int = VLLM_BLOCK_SIZE
     num_blocks: int | None = None  # None: from the latency model's GPU and model
     max_num_seqs: int = VLLM_MAX_NUM_SEQS
-    max_num_batched_tokens: int = VLLM_MAX_NUM_BATCHED_TOKENS
+    max_num_batched_tokens: int | None = None  # None: V1's 8192 or v0's 4096 (constants)
     max_model_len: int = LLAMA2_MAX_MODEL_LEN
     timeout_s: float | None = None
+    chunked_prefill: bool = True  # vLLM V1; False: the v0 scheduler
 
     def __post_init__(self) -> None:
-        if self.max_num_batched_tokens < self.max_model_len:
+        if self.max_num_batched_tokens is None:
+            object.__setattr__(self, "max_num_batched_tokens",
+                               VLLM_V1_MAX_NUM_BATCHED_TOKENS if self.chunked_prefill
+                               else VLLM_V0_MAX_NUM_BATCHED_TOKENS)
+        if self.block_size < 1 or self.max_num_seqs < 1 or self.max_num_batched_tokens < 1:
+            raise ValueError("block_size, max_num_seqs and max_num_batched_tokens must be positive")
+        if not self.chunked_prefill and self.max_num_batched_tokens < self.max_model_len:
             raise ValueError(f"max_num_batched_tokens ({self.max_num_batched_tokens}) must be >= "
                              f"max_model_len ({self.max_model_len}) without chunked prefill "
                              f"(vLLM refuses this configuration too)")
-        if self.block_size < 1 or self.max_num_seqs < 1:
-            raise ValueError("block_size and max_num_seqs must be positive")
+        if self.max_num_batched_tokens < self.max_num_seqs and self.chunked_prefill:
+            raise ValueError(f"max_num_batched_tokens ({self.max_num_batched_tokens}) must be >= "
+                             f"max_num_seqs ({self.max_num_seqs}): every running request needs a "
+                             f"token of the budget")
 
 
 @dataclass
@@ -89,156 +115,325 @@ def _blocks(tokens: np.ndarray | int, block_size: int) -> np.ndarray | int:
     return -(-tokens // block_size)
 
 
-def simulate(workload: Workload, latency: LatencyModel | None = None,
-             config: ServerConfig | None = None) -> SimResult:
-    """Serve ``workload`` to completion; see the module docstring for the model."""
-    lat = latency or LatencyModel()
-    cfg = config or ServerConfig()
-    B = cfg.block_size
-    cap = cfg.num_blocks if cfg.num_blocks is not None else lat.kv_capacity_blocks(B)
-    n = workload.n
-    arrival = np.asarray(workload.arrivals, dtype=float)
-    prompt = np.asarray(workload.request_tokens, dtype=np.int64)
-    output = np.maximum(np.asarray(workload.response_tokens, dtype=np.int64), 1)
-    first = np.full(n, np.nan)
-    finish = np.full(n, np.nan)
-    failed = np.zeros(n, dtype=bool)
-    reason = np.array([""] * n, dtype=object)
-    gen = np.zeros(n, dtype=np.int64)  # tokens generated so far
-    preempt = np.zeros(n, dtype=np.int64)
+class _Server:
+    """The simulator's state and its two schedulers (see the module docstring)."""
 
-    waiting: deque[int] = deque()
-    run_ids = np.zeros(0, dtype=np.int64)  # running requests, in admission order
-    run_kv = np.zeros(0, dtype=np.int64)  # cached tokens of each running request
-    used = 0
-    now = 0.0
-    next_arr = 0
-    kv_t, kv_used = [0.0], [0]
-    c = {"iterations": 0, "prefills": 0, "decode_steps": 0, "macro_steps": 0,
-         "max_batch_seqs": 0, "max_batched_tokens": 0, "max_used_blocks": 0}
-    wall0 = time.perf_counter()
+    def __init__(self, w: Workload, lat: LatencyModel, cfg: ServerConfig,
+                 runs: bool = True) -> None:
+        self.lat, self.cfg, self.B, self.runs = lat, cfg, cfg.block_size, runs
+        self.cap = cfg.num_blocks if cfg.num_blocks is not None else lat.kv_capacity_blocks(self.B)
+        self.n = n = w.n
+        self.arrival = np.asarray(w.arrivals, dtype=float)
+        self.arr = self.arrival.tolist()
+        self.prompt = np.asarray(w.request_tokens, dtype=np.int64).tolist()
+        self.output = np.maximum(np.asarray(w.response_tokens, dtype=np.int64), 1).tolist()
+        self.first = [math.nan] * n
+        self.finish = [math.nan] * n
+        self.failed = [False] * n
+        self.reason = [""] * n
+        self.gen = [0] * n
+        self.preempt = [0] * n
+        self.fresh: deque[int] = deque()  # new arrivals, FCFS (arrival order)
+        self.resumed: deque[int] = deque()  # preempted requests, most recent first
+        # running requests in admission order: ids, cached tokens, prefill tokens still to compute
+        self.run_ids: list[int] = []
+        self.run_kv: list[int] = []
+        self.run_pre: list[int] = []
+        self.used = 0
+        self.now = 0.0
+        self.next_arr = 0
+        self.kv_t: list[float] = [0.0]
+        self.kv_used: list[int] = [0]
+        self.c = {"iterations": 0, "prefill_iterations": 0, "decode_steps": 0, "macro_steps": 0,
+                  "max_batch_seqs": 0, "max_batched_tokens": 0, "max_used_blocks": 0,
+                  "preemptions_total": 0, "events": 0}
 
-    def record() -> None:
-        kv_t.append(now)
-        kv_used.append(used)
-        c["max_used_blocks"] = max(c["max_used_blocks"], used)
-
-    def finish_done() -> None:
-        nonlocal run_ids, run_kv, used
-        done = gen[run_ids] >= output[run_ids]
-        if done.any():
-            finish[run_ids[done]] = now
-            used -= int(np.sum(_blocks(run_kv[done], B)))
-            run_ids, run_kv = run_ids[~done], run_kv[~done]
-
-    while next_arr < n or waiting or run_ids.size:
-        while next_arr < n and arrival[next_arr] <= now:
-            i = next_arr
-            next_arr += 1
-            if prompt[i] + output[i] > cfg.max_model_len:
-                failed[i], reason[i], finish[i] = True, "longer than max_model_len", arrival[i]
-            elif _blocks(int(prompt[i] + output[i]), B) > cap:
-                failed[i], reason[i], finish[i] = True, "longer than the whole KV cache", arrival[i]
+    # --- queue ---------------------------------------------------------------------------------
+    def arrive(self) -> None:
+        cfg, B = self.cfg, self.B
+        while self.next_arr < self.n and self.arr[self.next_arr] <= self.now:
+            i = self.next_arr
+            self.next_arr += 1
+            self.c["events"] += 1
+            total = self.prompt[i] + self.output[i]
+            if total > cfg.max_model_len:
+                self._fail(i, "longer than max_model_len", self.arr[i])
+            elif _blocks(total, B) > self.cap:
+                self._fail(i, "longer than the whole KV cache", self.arr[i])
             else:
-                waiting.append(i)
-        if cfg.timeout_s is not None and waiting:
-            keep: deque[int] = deque()
-            for i in waiting:
-                if np.isnan(first[i]) and now - arrival[i] > cfg.timeout_s:
-                    failed[i], reason[i], finish[i] = True, "timeout", arrival[i] + cfg.timeout_s
+                self.fresh.append(i)
+
+    def expire(self) -> None:
+        """Abort waiting requests without a first token past their deadline (FIFO: a prefix)."""
+        t = self.cfg.timeout_s
+        if t is None:
+            return
+        while self.fresh and self.now - self.arr[self.fresh[0]] > t:
+            i = self.fresh.popleft()
+            self._fail(i, "timeout", self.arr[i] + t)
+        if self.resumed and any(math.isnan(self.first[i]) for i in self.resumed):
+            keep = deque()
+            for i in self.resumed:
+                if math.isnan(self.first[i]) and self.now - self.arr[i] > t:
+                    self._fail(i, "timeout", self.arr[i] + t)
                 else:
                     keep.append(i)
-            waiting = keep
-        # --- try a prefill of the queue's head (FCFS) ---
-        admit: list[int] = []
-        tokens = 0
-        blocks = 0
-        for i in waiting:
-            need_tokens = int(prompt[i] + gen[i])  # recompute prompt + generated after preemption
-            nb = _blocks(need_tokens, B)
-            if (run_ids.size + len(admit) + 1 > cfg.max_num_seqs
-                    or tokens + need_tokens > cfg.max_num_batched_tokens
-                    or used + blocks + nb > cap):
+            self.resumed = keep
+
+    def deadline(self) -> float | None:
+        """The earliest time a waiting request times out (None: no timeout pending)."""
+        t = self.cfg.timeout_s
+        if t is None:
+            return None
+        times = [self.arr[i] + t for i in self.resumed if math.isnan(self.first[i])]
+        if self.fresh:
+            times.append(self.arr[self.fresh[0]] + t)
+        return min(times) if times else None
+
+    def head(self) -> int | None:
+        if self.resumed:
+            return self.resumed[0]
+        return self.fresh[0] if self.fresh else None
+
+    def pop_head(self) -> int:
+        return self.resumed.popleft() if self.resumed else self.fresh.popleft()
+
+    def _fail(self, i: int, why: str, when: float) -> None:
+        self.failed[i], self.reason[i], self.finish[i] = True, why, when
+        self.c["events"] += 1
+
+    def record(self) -> None:
+        self.kv_t.append(self.now)
+        self.kv_used.append(self.used)
+        if self.used > self.c["max_used_blocks"]:
+            self.c["max_used_blocks"] = self.used
+
+    # --- running set ---------------------------------------------------------------------------
+    def preempt_last(self) -> None:
+        i, kv = self.run_ids.pop(), self.run_kv.pop()
+        self.run_pre.pop()
+        self.used -= _blocks(kv, self.B)
+        self.preempt[i] += 1
+        self.c["preemptions_total"] += 1
+        self.c["events"] += 1
+        self.resumed.appendleft(i)
+
+    def emit(self, positions: list[int]) -> None:
+        """One new token for the running requests at ``positions``; finish the complete ones."""
+        now, done = self.now, []
+        for p in positions:
+            i = self.run_ids[p]
+            self.gen[i] += 1
+            if math.isnan(self.first[i]):
+                self.first[i] = now
+            if self.gen[i] >= self.output[i]:
+                done.append(p)
+        self._finish(done)
+
+    def _finish(self, done: list[int]) -> None:
+        """Remove the finished running requests at positions ``done`` (ascending)."""
+        for p in reversed(done):
+            i = self.run_ids.pop(p)
+            self.used -= _blocks(self.run_kv.pop(p), self.B)
+            self.run_pre.pop(p)
+            self.finish[i] = self.now
+            self.c["events"] += 1
+
+    # --- decode runs (both schedulers) ---------------------------------------------------------
+    def decode_run(self, boundary: float | None) -> None:
+        """Advance k >= 1 identical decode steps of every running request (all past prefill):
+        up to the first completion, the last step the free blocks allow, or ``boundary``."""
+        B, cap = self.B, self.cap
+        # make room for one step: each request whose last block is full needs a new block
+        while self.run_ids and self.used + sum(kv % B == 0 for kv in self.run_kv) > cap:
+            self.preempt_last()
+        if not self.run_ids:
+            return
+        slack = [(-kv) % B for kv in self.run_kv]  # free token slots in each last block
+        free = cap - self.used
+        left = min(self.output[i] - self.gen[i] for i in self.run_ids) if self.runs else 1
+
+        def extra(k: int) -> int:  # blocks the running requests need for k more tokens each
+            return sum((k - s + B - 1) // B for s in slack if k > s)
+
+        if extra(left) <= free:
+            k = left
+        else:  # largest k with extra(k) <= free (monotone in k; extra(1) <= free holds)
+            lo, hi = 1, left
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if extra(mid) <= free:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            k = lo
+        b, cached = len(self.run_ids), sum(self.run_kv)
+        if boundary is not None:
+            k = self.lat.decode_steps_within(b, cached, k, boundary - self.now)
+        self.now += self.lat.decode_total(b, cached, k)
+        self.used += extra(k)
+        self.run_kv = [kv + k for kv in self.run_kv]
+        self.c["decode_steps"] += k
+        self.c["iterations"] += k
+        self.c["macro_steps"] += 1
+        done = []
+        for p, i in enumerate(self.run_ids):  # k tokens each; the last one may finish it
+            self.gen[i] += k
+            if self.gen[i] >= self.output[i]:
+                done.append(p)
+        self._finish(done)
+        self.record()
+
+    def boundary(self) -> float | None:
+        """When the next decode run must stop to let the schedule change."""
+        if not self.fresh and not self.resumed and self.next_arr < self.n:
+            return self.arr[self.next_arr]  # a new arrival may be admitted
+        return self.deadline()
+
+    # --- v0 ------------------------------------------------------------------------------------
+    def step_v0(self) -> bool:
+        """One v0 iteration (a prefill if the head fits, else a decode run); False when idle."""
+        cfg, B = self.cfg, self.B
+        admit, tokens, blocks = [], 0, 0
+        for i in itertools.chain(self.resumed, self.fresh):  # stops at the first that does not fit
+            need = self.prompt[i] + self.gen[i]  # recompute prompt + generated after preemption
+            nb = _blocks(need, B)
+            if (len(self.run_ids) + len(admit) + 1 > cfg.max_num_seqs
+                    or tokens + need > cfg.max_num_batched_tokens
+                    or self.used + blocks + nb > self.cap):
                 break
             admit.append(i)
-            tokens += need_tokens
+            tokens += need
             blocks += nb
         if admit:
+            ctx = [self.prompt[i] + self.gen[i] for i in admit]
             for _ in admit:
-                waiting.popleft()
-            ids = np.array(admit, dtype=np.int64)
-            kv = prompt[ids] + gen[ids]
-            now += lat.prefill(kv)
-            used += blocks
-            gen[ids] += 1
-            new_first = np.isnan(first[ids])
-            first[ids[new_first]] = now
-            run_ids, run_kv = np.concatenate([run_ids, ids]), np.concatenate([run_kv, kv])
-            c["prefills"] += 1
-            c["iterations"] += 1
-            c["max_batch_seqs"] = max(c["max_batch_seqs"], int(run_ids.size))
-            c["max_batched_tokens"] = max(c["max_batched_tokens"], tokens)
-            record()
-            finish_done()
-            record()
-            continue
-        if not run_ids.size:
-            if next_arr < n:
-                now = max(now, arrival[next_arr])
-                continue
-            if waiting:  # nothing running, head cannot fit: it can never run
-                i = waiting.popleft()
-                failed[i], reason[i], finish[i] = True, "cannot be scheduled", now
-                continue
-            break
-        # --- decode: make room, then advance k identical steps ---
-        while run_ids.size and int(np.sum(_blocks(run_kv + 1, B))) > cap:
-            victim = run_ids[-1]
-            used -= int(_blocks(int(run_kv[-1]), B))
-            run_ids, run_kv = run_ids[:-1], run_kv[:-1]
-            preempt[victim] += 1
-            waiting.appendleft(int(victim))
-            record()
-        if not run_ids.size:
-            continue
-        k_done = int(np.min(output[run_ids] - gen[run_ids]))
-        # largest k with sum_i ceil((kv_i + k) / B) <= cap (monotone in k): binary search
-        lo, hi = 1, k_done
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if int(np.sum(_blocks(run_kv + mid, B))) <= cap:
-                lo = mid
+                self.pop_head()
+            self.now += self.lat.prefill(np.asarray(ctx))
+            self.used += blocks
+            start = len(self.run_ids)
+            self.run_ids += admit
+            self.run_kv += ctx
+            self.run_pre += [0] * len(admit)
+            self._count(len(admit), tokens, prefill=True)
+            self.emit(list(range(start, len(self.run_ids))))
+            self.record()
+            return True
+        return self._idle_or_decode()
+
+    def _idle_or_decode(self) -> bool:
+        if self.run_ids:
+            self.decode_run(self.boundary())
+            return True
+        if self.next_arr < self.n:
+            self.now = max(self.now, self.arr[self.next_arr])
+            return True
+        if self.resumed or self.fresh:  # nothing running and the head cannot fit: it never will
+            i = self.pop_head()
+            self._fail(i, "cannot be scheduled", self.now)
+            return True
+        return False
+
+    def _count(self, seqs: int, tokens: int, prefill: bool) -> None:
+        self.c["iterations"] += 1
+        self.c["prefill_iterations"] += int(prefill)
+        self.c["max_batch_seqs"] = max(self.c["max_batch_seqs"], len(self.run_ids))
+        self.c["max_batched_tokens"] = max(self.c["max_batched_tokens"], tokens)
+
+    # --- V1 (chunked prefill) ------------------------------------------------------------------
+    def admissible(self, budget: int) -> bool:
+        """Whether the queue's head could join a batch with ``budget`` tokens left now."""
+        i = self.head()
+        if i is None or budget <= 0 or len(self.run_ids) >= self.cfg.max_num_seqs:
+            return False
+        chunk = min(self.prompt[i] + self.gen[i], budget)
+        return self.used + _blocks(chunk, self.B) <= self.cap
+
+    def step_v1(self) -> bool:
+        """One V1 iteration; decode-only stretches are advanced as runs. False when idle."""
+        cfg, B = self.cfg, self.B
+        in_prefill = any(p > 0 for p in self.run_pre)
+        if not in_prefill and not self.admissible(cfg.max_num_batched_tokens - len(self.run_ids)):
+            return self._idle_or_decode()
+        budget = cfg.max_num_batched_tokens
+        chunks: list[tuple[int, int]] = []  # (chunk tokens, context before it) of prefills
+        emit: list[int] = []
+        dec_b, dec_k, preempted = 0, 0, False
+        p = 0
+        while p < len(self.run_ids):  # running requests first, in admission order
+            kv, pre = self.run_kv[p], self.run_pre[p]
+            if pre > 0:
+                new = min(pre, budget)
+                if new <= 0:
+                    p += 1
+                    continue
+                need = _blocks(kv + new, B) - _blocks(kv, B)
             else:
-                hi = mid - 1
-        k = lo
-        b = run_ids.size
-        steps = lat.decode(b, run_kv.sum() + b * np.arange(k))
-        ends = now + np.cumsum(steps)
-        boundary = None
-        if not waiting and next_arr < n:
-            boundary = arrival[next_arr]  # a new arrival may be admitted at the next iteration
-        elif waiting and cfg.timeout_s is not None:
-            deadlines = [arrival[i] + cfg.timeout_s for i in waiting if np.isnan(first[i])]
-            boundary = min(deadlines) if deadlines else None
-        if boundary is not None and ends[-1] >= boundary:
-            k = int(np.searchsorted(ends, boundary, side="left")) + 1
-        k = max(1, min(k, steps.size))
-        now = float(ends[k - 1])
-        run_kv = run_kv + k
-        gen[run_ids] += k
-        used = int(np.sum(_blocks(run_kv, B)))
-        c["decode_steps"] += k
-        c["iterations"] += k
-        c["macro_steps"] += 1
-        record()
-        finish_done()
-        record()
-    kv = pd.DataFrame({"time": kv_t, "used_blocks": kv_used})
-    kv["usage"] = kv["used_blocks"] / cap
-    requests = pd.DataFrame({"arrival": arrival, "prompt": prompt, "output": output,
-                             "first_token": first, "finish": finish, "failed": failed,
-                             "reason": reason, "preemptions": preempt, "generated": gen})
+                new, need = 1, int(kv % B == 0)
+            while self.used + need > self.cap and self.run_ids:
+                last = len(self.run_ids) - 1
+                self.preempt_last()
+                preempted = True
+                if last == p:
+                    break
+            if p >= len(self.run_ids):
+                break
+            self.used += need
+            self.run_kv[p] = kv + new
+            budget -= new
+            if pre > 0:
+                chunks.append((new, kv))
+                self.run_pre[p] = pre - new
+                if pre - new == 0:
+                    emit.append(p)
+            else:
+                dec_b += 1
+                dec_k += kv
+                emit.append(p)
+            p += 1
+        while not preempted and self.admissible(budget):  # then the queue
+            i = self.pop_head()
+            need_tokens = self.prompt[i] + self.gen[i]
+            new = min(need_tokens, budget)
+            self.used += _blocks(new, B)
+            self.run_ids.append(i)
+            self.run_kv.append(new)
+            self.run_pre.append(need_tokens - new)
+            chunks.append((new, 0))
+            budget -= new
+            if need_tokens == new:
+                emit.append(len(self.run_ids) - 1)
+        if not chunks and not dec_b:
+            return self._idle_or_decode()
+        self.now += self.lat.step(chunks, dec_b, dec_k)
+        self._count(len(self.run_ids), cfg.max_num_batched_tokens - budget, prefill=bool(chunks))
+        self.emit(sorted(emit))
+        self.record()
+        return True
+
+
+def simulate(workload: Workload, latency: LatencyModel | None = None,
+             config: ServerConfig | None = None, decode_runs: bool = True) -> SimResult:
+    """Serve ``workload`` to completion; see the module docstring for the model.
+
+    ``decode_runs=False`` steps every decode iteration on its own (the reference the tests compare
+    the vectorised runs with; identical results, much slower).
+    """
+    s = _Server(workload, latency or LatencyModel(), config or ServerConfig(), decode_runs)
+    step = s.step_v1 if s.cfg.chunked_prefill else s.step_v0
+    wall0 = time.perf_counter()
+    while True:
+        s.arrive()
+        s.expire()
+        if not step():
+            break
+    kv = pd.DataFrame({"time": s.kv_t, "used_blocks": s.kv_used})
+    kv["usage"] = kv["used_blocks"] / s.cap
+    requests = pd.DataFrame({"arrival": s.arrival, "prompt": s.prompt, "output": s.output,
+                             "first_token": s.first, "finish": s.finish, "failed": s.failed,
+                             "reason": s.reason, "preemptions": s.preempt, "generated": s.gen})
+    c = dict(s.c)
     c["wall_s"] = time.perf_counter() - wall0
-    c["simulated_s"] = now
-    c["final_used_blocks"] = used
-    return SimResult(requests=requests, kv=kv, num_blocks=cap, counters=c)
+    c["simulated_s"] = s.now
+    c["final_used_blocks"] = s.used
+    return SimResult(requests=requests, kv=kv, num_blocks=s.cap, counters=c)

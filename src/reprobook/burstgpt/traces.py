@@ -36,30 +36,55 @@ AZURE_SERVICES = {"code": "AzureLLMInferenceTrace_code.csv",
                   "conv": "AzureLLMInferenceTrace_conv.csv"}
 
 
+def _lines(mask: np.ndarray) -> list[int]:
+    """File line numbers (1-based, after the header) of the first rows where ``mask`` holds."""
+    return [int(r) + 2 for r in np.flatnonzero(mask)[:5]]
+
+
 def _read_csv(path: Path, required: dict[str, str]) -> pd.DataFrame:
+    """The file's rows (every row must have the header's number of fields), required columns
+    renamed; errors name the file and the line."""
     try:
-        header = pd.read_csv(path, nrows=0).columns
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV file ({exc})") from exc
-    missing = [c for c in required if c not in header]
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{path}: empty file, not a trace ({exc})") from exc
+    except pd.errors.ParserError as exc:  # e.g. "Expected 6 fields in line 3, saw 7"
+        raise DataError(f"{path}: malformed row: {str(exc).strip()}") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a text CSV file ({exc})") from exc
+    missing = [c for c in required if c not in df.columns]
     if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; found {list(header)}")
-    df = pd.read_csv(path, usecols=list(required))
+        raise DataError(f"{path}: missing column(s) {missing}; found {list(df.columns)}")
+    unnamed = [c for c in df.columns if str(c).startswith("Unnamed:")]
+    if unnamed:
+        raise DataError(f"{path}: the header has empty column name(s) {unnamed}")
     if df.empty:
         raise DataError(f"{path}: the trace has no rows")
-    return df.rename(columns=required)
+    return df[list(required)].rename(columns=required)
 
 
 def _check_tokens(df: pd.DataFrame, path: Path, names: dict[str, str]) -> None:
+    """Token counts must be whole, finite, non-negative numbers (47.9 is an error, not 47)."""
     original = {v: k for k, v in names.items()}
     for col in ("request_tokens", "response_tokens"):
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna() | (values < 0)
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values) | (values < 0)
         if bad.any():
-            rows = [int(r) + 2 for r in np.flatnonzero(bad.to_numpy())[:5]]  # header, 1-based
-            raise DataError(f"{path}: column {original[col]!r} has {int(bad.sum())} missing, non-numeric "
-                            f"or negative value(s) (first at line(s) {rows})")
+            raise DataError(f"{path}: column {original[col]!r} has {int(bad.sum())} missing, "
+                            f"non-numeric, infinite or negative value(s) (first at line(s) "
+                            f"{_lines(bad)})")
+        frac = values != np.floor(values)
+        if frac.any():
+            raise DataError(f"{path}: column {original[col]!r} has {int(frac.sum())} value(s) that "
+                            f"are not whole token counts (first at line(s) {_lines(frac)})")
         df[col] = values.astype(np.int64)
+
+
+def _check_names(df: pd.DataFrame, path: Path, col: str, original: str) -> None:
+    empty = df[col].astype(str).str.strip() == ""
+    if empty.any():
+        raise DataError(f"{path}: column {original!r} is empty in {int(empty.sum())} row(s) "
+                        f"(first at line(s) {_lines(empty.to_numpy())})")
 
 
 def _finish(df: pd.DataFrame, path: Path, source: str, start: pd.Timestamp | None) -> pd.DataFrame:
@@ -77,12 +102,15 @@ def load_burstgpt(path: Path | str) -> pd.DataFrame:
     """A BurstGPT CSV (``BurstGPT_1.csv`` .. ``_3.csv``, with or without failures)."""
     path = Path(path)
     df = _read_csv(path, BURSTGPT_COLUMNS)
-    times = pd.to_numeric(df["time"], errors="coerce")
-    if times.isna().any():
-        raise DataError(f"{path}: column 'Timestamp' has {int(times.isna().sum())} non-numeric "
-                        f"value(s); expected seconds since the start of the trace")
-    df["time"] = times.astype(float)
+    times = pd.to_numeric(df["time"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(times) | (times < 0)
+    if bad.any():
+        raise DataError(f"{path}: column 'Timestamp' has {int(bad.sum())} missing, non-numeric, "
+                        f"infinite or negative value(s) (first at line(s) {_lines(bad)}); expected "
+                        f"seconds since the start of the trace")
+    df["time"] = times
     _check_tokens(df, path, BURSTGPT_COLUMNS)
+    _check_names(df, path, "model", "Model")
     unknown = sorted(set(df["log_type"].astype(str)) - {"Conversation log", "API log"})
     if unknown:
         raise DataError(f"{path}: column 'Log Type' has unknown value(s) {unknown[:5]}; expected "
@@ -129,3 +157,14 @@ def burstgpt_trace(allow_download: bool = False) -> pd.DataFrame | None:
     except DataUnavailable:  # absent (offline): the chapter says so and goes on
         return None
     return load_burstgpt(path)
+
+
+def load_all(burstgpt_download: bool = False) -> tuple[dict[str, pd.DataFrame], pd.DataFrame | None]:
+    """The Azure services (real, through the data layer) and BurstGPT_1 when present; prints
+    which traces this run has."""
+    azure = azure_traces()
+    burst = burstgpt_trace(allow_download=burstgpt_download)
+    print("Azure LLM inference trace 2023: code", len(azure["code"]), "requests, conv",
+          len(azure["conv"]), "requests; BurstGPT_1.csv:",
+          "loaded" if burst is not None else "not available here (offline)")
+    return azure, burst

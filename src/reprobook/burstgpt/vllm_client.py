@@ -7,12 +7,15 @@ same vocabulary size. Prompts are sent as lists of token ids, so each request ha
 trace length; ``ignore_eos`` and ``min_tokens = max_tokens`` = the trace's response length make
 the output exactly as long.
 
-- :func:`serve` starts ``python -m vllm.entrypoints.openai.api_server`` (from the interpreter of
-  an environment where vLLM is installed: vLLM pins its own torch, so it lives in its own
-  environment) and stops it afterwards.
+- :func:`serve` starts ``vllm serve`` (vLLM >= 0.12, < 0.34: ``constants.VLLM_VERSIONS``, the
+  ``vllm`` extra of pyproject.toml) from the interpreter of an environment where vLLM is installed
+  — vLLM pins its own torch, so it lives in its own environment, ``.venv-vllm`` — and stops its
+  whole process tree afterwards.
 - :func:`run_workload` sends every request at its arrival time (streaming), records time to first
-  token and the finish time, and polls ``/metrics`` for KV-cache usage and preemptions; the result
-  is a :class:`~.simulator.SimResult`, so the simulator's summaries apply unchanged.
+  token and the finish time, counts the generated tokens from the response's ``usage`` field, treats
+  a stream that ends without its final usage and ``[DONE]`` (or with fewer tokens than asked) as a
+  failure, and polls ``/metrics`` for KV-cache usage and preemptions; the result is a
+  :class:`~.simulator.SimResult`, so the simulator's summaries apply unchanged.
 - :func:`calibrate` fits the latency model's MFU, MBU and overhead to measured runs.
 """
 
@@ -33,6 +36,8 @@ from typing import Iterator
 
 import numpy as np
 import pandas as pd
+
+from reprobook.core.procs import kill_tree
 
 from .constants import LLAMA2_7B, LLAMA2_MAX_MODEL_LEN, ModelConfig
 from .generator import Workload
@@ -87,15 +92,19 @@ class VLLMServerSpec:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
+        """``vllm serve`` with the simulator's scheduler settings (vLLM 0.12-0.33's CLI: request
+        logging is off by default there; ``--disable-log-requests`` no longer exists)."""
         c = self.config
-        return [self.python, "-m", "vllm.entrypoints.openai.api_server",
-                "--model", str(self.model_dir), "--served-model-name", "model",
-                "--load-format", "dummy", "--host", "127.0.0.1", "--port", str(self.port),
+        return [self.python, "-m", "vllm.entrypoints.cli.main", "serve", str(self.model_dir),
+                "--served-model-name", "model", "--load-format", "dummy",
+                "--host", "127.0.0.1", "--port", str(self.port),
                 "--block-size", str(c.block_size), "--max-num-seqs", str(c.max_num_seqs),
                 "--max-num-batched-tokens", str(c.max_num_batched_tokens),
                 "--max-model-len", str(c.max_model_len),
                 "--gpu-memory-utilization", str(self.gpu_memory_utilization),
-                "--disable-log-requests", *self.extra_args]
+                "--no-enable-prefix-caching",  # the simulator has no prefix cache
+                "--enable-chunked-prefill" if c.chunked_prefill else "--no-enable-chunked-prefill",
+                "--seed", "0", *self.extra_args]
 
 
 def _get(url: str, timeout: float = 2.0) -> str:
@@ -125,11 +134,8 @@ def serve(spec: VLLMServerSpec, startup_timeout_s: float = 600.0,
                 time.sleep(0.5)
         yield spec
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        kill_tree(proc.pid, timeout=30)  # vLLM's engine core runs in child processes
+        proc.wait()
         if log:
             out.close()
 
@@ -157,8 +163,8 @@ async def _send(session, url: str, ids: list[int], max_tokens: int, t0: float,
 
     body = {"model": "model", "prompt": ids, "max_tokens": int(max_tokens),
             "min_tokens": int(max_tokens), "ignore_eos": True, "stream": True,
-            "temperature": 0.0}
-    first, n = None, 0
+            "stream_options": {"include_usage": True}, "temperature": 0.0}
+    first, chunks, usage, done = None, 0, None, False
     try:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
         async with session.post(url + "/v1/completions", json=body, timeout=timeout) as resp:
@@ -167,19 +173,27 @@ async def _send(session, url: str, ids: list[int], max_tokens: int, t0: float,
                 return
             async for raw in resp.content:
                 line = raw.decode().strip()
-                if not line.startswith("data:") or line == "data: [DONE]":
+                if not line.startswith("data:"):
+                    continue
+                if line == "data: [DONE]":
+                    done = True
                     continue
                 chunk = json.loads(line[5:])
-                if chunk.get("choices"):
-                    now = time.perf_counter() - t0
+                if chunk.get("usage"):
+                    usage = chunk["usage"].get("completion_tokens")
+                if any(c.get("text") for c in chunk.get("choices") or []):
                     if first is None:
-                        first = now
-                    n += 1
-        rec.update(first_token=first, finish=time.perf_counter() - t0, generated=n,
-                   failed=first is None, reason="" if first is not None else "no tokens")
+                        first = time.perf_counter() - t0
+                    chunks += 1
+        generated = int(usage) if usage is not None else chunks
+        reason = ("no tokens" if first is None else
+                  "truncated stream" if not done or usage is None else
+                  f"{generated} of {max_tokens} tokens" if generated < max_tokens else "")
+        rec.update(first_token=first, finish=time.perf_counter() - t0, generated=generated,
+                   failed=bool(reason), reason=reason)
     except (asyncio.TimeoutError, OSError, aiohttp.ClientError) as exc:
         rec.update(failed=True, reason=type(exc).__name__, finish=time.perf_counter() - t0,
-                   first_token=first, generated=n)
+                   first_token=first, generated=chunks)
 
 
 async def _poll(url: str, stop: asyncio.Event, t0: float, rows: list, every_s: float) -> None:

@@ -403,6 +403,21 @@ class Null:
     means: str
 
 
+def decidable(criterion: Criterion, null: "Null", why: str = "") -> Criterion:
+    """``criterion`` if it rejects ``null``, else :class:`NotTestable` saying so.
+
+    Where a tolerance comes from a measured spread, a run at a small scale can be too noisy to
+    tell the paper's effect from its absence; such a claim is not testable at this profile, which
+    is what this returns (instead of a verdict that could not have come out otherwise).
+    """
+    v = criterion.judge(_jsonable(null.value))
+    if v in _NULL_OK:
+        return criterion
+    return NotTestable(reason=f"at this scale the criterion ({criterion.describe()}) would also "
+                              f"pass its null ({null.means}: {_fmt(_jsonable(null.value))})"
+                              + (f"; {why}" if why else ""))
+
+
 @dataclass(frozen=True)
 class Claim:
     """One row of a claims table, or of a sanity-check table (``kind``); JSON-serialisable."""
