@@ -33,7 +33,7 @@ from .chapters import Chapter
 from .venvs import Environment
 
 CACHE_FILE = "cache.json"
-_SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints"}
+_SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", "node_modules"}  # installed, not authored
 
 
 def lock_file(root: Path, env: Environment) -> Path:
