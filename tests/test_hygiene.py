@@ -115,3 +115,65 @@ def test_data_manifest_is_valid(path: Path):
 
     m = load_manifest(path.stem, REPO)
     assert m.files and all(f.url.startswith("https://") and f.size > 0 for f in m.files)
+
+
+def _imports() -> dict[str, set[str]]:
+    """Every module of the package and the package modules it imports (at any depth, lazy
+    imports inside functions included: a cycle through a lazy import is still a cycle)."""
+    import ast
+
+    src = REPO / "src"
+    mods = {".".join(p.relative_to(src).with_suffix("").parts).removesuffix(".__init__"): p
+            for p in (src / "reprobook").rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in mods.items():
+        pkg = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = pkg.split(".")
+                    base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    deps.add(full if full in mods else base)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        graph[name] = {d for d in deps if d in mods and d != name and not name.startswith(d + ".")
+                       and not (mods[d].name == "__init__.py" and name.startswith(d))}
+    return graph
+
+
+def test_no_two_modules_import_each_other():
+    """No import cycle among the package's modules, direct or in a loop (ARCHITECTURE §1)."""
+    graph = _imports()
+    color: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        color[m] = 1
+        stack.append(m)
+        for d in sorted(graph[m]):
+            if color.get(d) == 1:
+                cycle = stack[stack.index(d):] + [d]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if d not in color:
+                visit(d)
+        stack.pop()
+        color[m] = 2
+
+    for m in sorted(graph):
+        if m not in color:
+            visit(m)
+
+
+def test_chapters_never_import_each_other():
+    slugs = set(discover(REPO)) | {p.name for p in (REPO / "src" / "reprobook").iterdir()
+                                   if p.is_dir() and p.name not in ("core", "kernels")}
+    for m, deps in _imports().items():
+        parts = m.split(".")
+        if len(parts) > 1 and parts[1] in slugs:
+            other = {d.split(".")[1] for d in deps if len(d.split(".")) > 1} - {parts[1], "core",
+                                                                                "kernels"}
+            assert not other, f"{m} imports the chapter(s) {sorted(other)}"

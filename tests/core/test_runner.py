@@ -184,3 +184,30 @@ def test_reference_copies_a_complete_run_for_committing(sandbox, capsys):
     ref = root / "results" / "reference" / "tiny" / "demo"
     assert (ref / "metrics.json").read_text() == '{"seed": 0}'
     assert (ref / "provenance.json").is_file() and not (ref / "cache.json").exists()
+
+
+def _spans(root, slugs):
+    import json as _json
+
+    return {s: _json.loads((root / "runs" / "tiny" / s / "span.json").read_text()) for s in slugs}
+
+
+SPAN = ("import json, os, pathlib, time\n"
+        "d = pathlib.Path(os.environ['REPROBOOK_RUNS_DIR']) / profile / chapter\n"
+        "d.mkdir(parents=True, exist_ok=True)\n"
+        "t0 = time.time(); time.sleep(2.0)\n"
+        "(d / 'span.json').write_text(json.dumps([t0, time.time(), "
+        "os.environ.get('REPROBOOK_THREADS')]))\n")
+
+
+@pytest.mark.parametrize("jobs,cores_b,overlap", [(2, 1, True), (1, 1, False), (2, 2, False)])
+def test_chapters_run_side_by_side_while_their_cores_fit(sandbox, jobs, cores_b, overlap):
+    for slug, cores in (("a", 1), ("b", cores_b)):
+        root = sandbox(slug, {"01-x.ipynb": (PARAMS + f"chapter = '{slug}'\n", [SPAN])},
+                       chapter_yaml=f"title: {slug}\ncores: {cores}\n")
+    report = run("tiny", None, None, progress=False, dashboard=False, jobs=jobs)
+    assert report.ok and [t.chapter for t in report.times] == ["a", "b"]
+    s = _spans(root, ["a", "b"])
+    both = s["a"][0] < s["b"][1] and s["b"][0] < s["a"][1]
+    assert both is overlap
+    assert (s["a"][2], s["b"][2]) == ("1", str(cores_b))  # the chapter's threads, whatever jobs is

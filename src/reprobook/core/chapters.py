@@ -6,6 +6,11 @@ A chapter is added by creating ``src/reprobook/<slug>/``, ``notebooks/<slug>/`` 
     title: FedImpro                # shown by `reprobook list`
     environment: main              # optional; a name from environments.yaml
     profiles: [ci-tiny, cpu-smoke] # optional; profiles the chapter supports (default: all)
+    cores: 2                       # optional; CPU cores its notebooks keep busy (default 1)
+
+``cores`` is both the torch thread count of the chapter's notebooks (fixed, so results do not
+depend on the machine's core count) and what the runner reserves when it runs chapters side by
+side; a chapter that starts worker processes counts the cores they use.
 
 Chapters are ordered as they appear in ``_toc.yml``; notebooks as ``NN-step.ipynb`` sort.
 """
@@ -33,6 +38,7 @@ class Chapter:
     environment: str
     profiles: tuple[str, ...] | None
     notebooks: tuple[Path, ...]
+    cores: int = 1
 
     def supports(self, profile: str) -> bool:
         return self.profiles is None or profile in self.profiles
@@ -56,7 +62,7 @@ def discover(root: Path | None = None) -> dict[str, Chapter]:
     for cfg in sorted((root / "notebooks").glob("*/chapter.yaml")):
         slug = cfg.parent.name
         data = read_yaml_mapping(cfg, ChapterError)
-        check_keys(cfg, data, {"title", "environment", "profiles"}, ChapterError)
+        check_keys(cfg, data, {"title", "environment", "profiles", "cores"}, ChapterError)
         if "title" not in data:
             raise ChapterError(f"{cfg}: 'title' is required")
         env = str(data.get("environment", MAIN))
@@ -67,6 +73,9 @@ def discover(root: Path | None = None) -> dict[str, Chapter]:
         if profiles is not None and not (isinstance(profiles, list)
                                          and all(isinstance(p, str) for p in profiles)):
             raise ChapterError(f"{cfg}: 'profiles' must be a list of profile names")
+        cores = data.get("cores", 1)
+        if isinstance(cores, bool) or not isinstance(cores, int) or cores < 1:
+            raise ChapterError(f"{cfg}: 'cores' must be a positive integer, got {cores!r}")
         notebooks = sorted(p for p in cfg.parent.glob("*.ipynb"))
         bad = [p.name for p in notebooks if not NOTEBOOK_NAME.match(p.name)]
         if bad:
@@ -75,7 +84,7 @@ def discover(root: Path | None = None) -> dict[str, Chapter]:
             raise ChapterError(f"{cfg.parent}: a chapter needs at least one notebook")
         found[slug] = Chapter(slug=slug, title=str(data["title"]), environment=env,
                               profiles=tuple(profiles) if profiles is not None else None,
-                              notebooks=tuple(notebooks))
+                              notebooks=tuple(notebooks), cores=cores)
     order = toc_order(root)
     ranked = sorted(found, key=lambda s: (order.index(s) if s in order else len(order), s))
     return {s: found[s] for s in ranked}

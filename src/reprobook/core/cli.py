@@ -30,7 +30,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     overrides: dict[str, Any] = dict(parse_override(p) for p in args.param)
     report = run(args.profile, args.chapter, overrides, verbose=args.verbose,
-                 dashboard=not args.no_dashboard, force=args.force)
+                 dashboard=not args.no_dashboard, force=args.force, jobs=args.jobs)
     ok = [r for r in report.results if r.status == "ok"]
     cached = [r for r in report.results if r.status == "cached"]
     bad = [r for r in report.results if r.status in ("failed", "timeout")]
@@ -213,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a parameter (value read as YAML); unknown keys are errors")
     r.add_argument("--verbose", action="store_true",
                    help="stream each notebook's progress and cell output to the terminal")
+    r.add_argument("--jobs", type=int, default=None, metavar="CORES",
+                   help="CPU cores to keep busy with chapters side by side (default: all usable)")
     r.add_argument("--force", action="store_true",
                    help="re-run chapters whose content key matches their last run (no cache)")
     r.add_argument("--no-dashboard", action="store_true", help="do not regenerate the dashboard")

@@ -21,6 +21,11 @@ notebook and is reported by cell; the run exits non-zero.
 While a notebook runs, its progress (:mod:`.progress`) goes to a log file that ``verbose`` streams
 to the terminal; otherwise a heartbeat line shows which cell is running. After the run the
 dashboard page is regenerated from every chapter's claims.
+
+Chapters run side by side while their declared ``cores`` (chapter.yaml) fit in the machine's usable
+cores (``jobs``): most chapters keep one core busy, so two of them share a 2-core machine. A
+notebook's torch thread count is its chapter's ``cores`` in every case (``REPROBOOK_THREADS``), so
+running chapters together or alone gives the same bytes.
 """
 
 from __future__ import annotations
@@ -191,7 +196,8 @@ class _Watch(threading.Thread):
 def execute_notebook(src: Path, out: Path, params: dict[str, Any], kernel: str,
                      cell_timeout_s: float | None, limit_s: float | None, root: Path,
                      verbose: bool = False, label: str = "",
-                     echo: Callable[[str], None] | None = None) -> tuple[str, float, str]:
+                     echo: Callable[[str], None] | None = None,
+                     threads: int | None = None) -> tuple[str, float, str]:
     """Run one notebook in a child process; returns (status, wall seconds, message).
 
     ``limit_s`` is the hang guard: past it the whole process tree (kernel included) is stopped.
@@ -208,6 +214,9 @@ def execute_notebook(src: Path, out: Path, params: dict[str, Any], kernel: str,
     env.update({"REPROBOOK_UNDER_RUNNER": "1", "PYTHONHASHSEED": "0", "REPROBOOK_ROOT": str(root),
                 "REPROBOOK_RUNS_DIR": str(runs_root()), PROGRESS_FILE_ENV: str(progress_file),
                 "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"})
+    if threads is not None:  # the chapter's fixed thread count (chapter.yaml `cores`)
+        env.update({"REPROBOOK_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
+                    "MKL_NUM_THREADS": str(threads)})
     watch = _Watch(label or src.stem, out, progress_file, verbose, echo)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "reprobook.core.execute", str(spec)], cwd=root,
@@ -278,12 +287,166 @@ def select_runnable(profile: Profile, all_chapters: dict[str, _chapters.Chapter]
     return [ch for ch in selected if ch.supports(profile.name)], unsupported
 
 
+def usable_cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class _Context:
+    """What every chapter of one run shares (the lock guards the report and the progress)."""
+
+    root: Path
+    profile: Profile
+    params: dict[Path, dict[str, Any]]
+    envs: dict[str, Any]
+    out_root: Path
+    git: dict[str, Any]
+    report: RunnerReport
+    bar: Progress
+    say: Callable[[str], None]
+    verbose: bool
+    use_cache: bool
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    hardware: dict[str, Any] | None = None
+
+
+def _run_chapter(ch: _chapters.Chapter, cx: _Context) -> None:
+    """Execute one chapter's notebooks in order (or reuse its cached run); record the results."""
+    profile, env = cx.profile, cx.envs[ch.environment]
+    rdir = run_dir(profile.name, ch.slug)
+    outs = [cx.out_root / ch.slug / nb.name for nb in ch.notebooks]
+    bud = profile.budget_for(ch.slug)
+    key = runcache.chapter_key(cx.root, ch, profile.name, cx.params, env)
+    hit = runcache.lookup(rdir, outs, key, profile.name) if cx.use_cache else None
+    if hit is not None:
+        note = f"cached ({key[:12]}, {hit.get('finished_utc', '?')})"
+        with cx.lock:
+            for nb, out in zip(ch.notebooks, outs):
+                cx.report.results.append(NotebookResult(ch.slug, nb, out, "cached"))
+                cx.bar.update(note=f"{ch.slug} cached")
+            cx.report.times.append(ChapterTime(ch.slug, "cached",
+                                               float(hit.get("wall_time_s", 0.0)),
+                                               bud.per_chapter_s, note))
+        cx.say(f"{ch.slug}: {note}")
+        return
+    shutil.rmtree(rdir, ignore_errors=True)
+    rdir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(cx.out_root / ch.slug, ignore_errors=True)
+    t_chapter = time.perf_counter()
+    chapter_prov: list[dict[str, Any]] = []
+    results: list[NotebookResult] = []
+    failed = False
+    for nb, out in zip(ch.notebooks, outs):
+        label = f"{ch.slug}/{nb.stem}"
+        if failed:
+            results.append(NotebookResult(ch.slug, nb, None, "skipped", 0.0,
+                                          "an earlier notebook of the chapter failed"))
+            with cx.lock:
+                cx.bar.update(note=f"{label} skipped")
+            continue
+        cx.say(f"{label}: running")
+        status, wall, msg = execute_notebook(
+            nb, out, cx.params[nb], env.kernel, bud.cell_timeout_s, hang_limit(bud), cx.root,
+            verbose=cx.verbose, label=label, echo=cx.say, threads=ch.cores)
+        if bud.per_notebook_s is not None and wall > bud.per_notebook_s:
+            cx.say(f"{label}: took {wall:.0f} s, over its expected {bud.per_notebook_s:.0f} s "
+                   f"(reported, not failed)")
+        with cx.lock:
+            cx.bar.update(note=f"{label} {status} in {wall:.1f} s")
+            if status == "ok" and cx.hardware is None:
+                from .devices import describe_hardware
+
+                cx.hardware = describe_hardware()
+        if status == "ok":
+            meta = {
+                "profile": profile.name, "chapter": ch.slug, "notebook": nb.name,
+                "parameters": cx.params[nb], "environment": ch.environment,
+                "kernel": env.kernel, "threads": ch.cores, "git_commit": cx.git["commit"],
+                "git_dirty": cx.git["dirty"], "source_sha256": provenance.sha256_file(nb),
+                "cache_key": key, "hardware": cx.hardware, "host": provenance.host(),
+                "packages": provenance.package_versions(provenance.kernel_python(env.kernel)),
+                "wall_time_s": round(wall, 2),
+                "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            _write_provenance(out, meta)
+            chapter_prov.append(meta)
+        else:
+            failed = True
+            cx.say(f"FAILED {label}: {msg}\n  output kept at {out}")
+        results.append(NotebookResult(ch.slug, nb, out, status, wall, msg))
+    if not failed:
+        problems = _claims.verify(_claims.load(rdir / "claims.json"))
+        if problems:
+            failed = True
+            msg = "claims do not verify: " + "; ".join(problems)
+            cx.say(f"FAILED {ch.slug}: {msg}")
+            results.append(NotebookResult(ch.slug, ch.notebooks[-1], None, "failed", 0.0, msg))
+    wall_ch = time.perf_counter() - t_chapter
+    (rdir / "provenance.json").write_text(
+        json.dumps({"profile": profile.name, "chapter": ch.slug, "notebooks": chapter_prov,
+                    "chapter_wall_time_s": round(wall_ch, 2), "threads": ch.cores,
+                    "complete": not failed}, indent=2) + "\n", encoding="utf-8")
+    with cx.lock:
+        cx.report.results.extend(results)
+        cx.report.times.append(ChapterTime(ch.slug, "failed" if failed else "ok", wall_ch,
+                                           bud.per_chapter_s))
+    if not failed:
+        runcache.store(rdir, key, wall_ch)
+
+
+def _schedule(chapters: list[_chapters.Chapter], cores: int,
+              work: Callable[[_chapters.Chapter], None]) -> None:
+    """Run ``work`` for every chapter, side by side while their ``cores`` fit in ``cores``
+    (in order; a later chapter that fits may start while an earlier one waits for cores)."""
+    pending = list(chapters)
+    running: dict[str, tuple[threading.Thread, int]] = {}
+    errors: list[BaseException] = []
+    cond = threading.Condition()
+
+    def body(ch: _chapters.Chapter) -> None:
+        try:
+            work(ch)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            errors.append(exc)
+        finally:
+            with cond:
+                running.pop(ch.slug, None)
+                cond.notify_all()
+
+    with cond:
+        while pending or running:
+            if errors:
+                pending.clear()
+            free = cores - sum(c for _, c in running.values())
+            start = next((ch for ch in pending if min(ch.cores, cores) <= free), None)
+            if start is not None:
+                pending.remove(start)
+                th = threading.Thread(target=body, args=(start,), daemon=True,
+                                      name=f"chapter-{start.slug}")
+                running[start.slug] = (th, min(start.cores, cores))
+                th.start()
+                continue
+            cond.wait()
+    if errors:
+        raise errors[0]
+
+
 def run(profile_name: str, slugs: list[str] | None = None,
         overrides: dict[str, Any] | None = None, *, out_root: Path | None = None,
         progress: bool = True, verbose: bool = False, dashboard: bool = True,
-        force: bool = False, use_cache: bool = True,
+        force: bool = False, use_cache: bool = True, jobs: int | None = None,
         echo: Callable[[str], None] | None = None) -> RunnerReport:
-    """Execute the selected chapters under ``profile_name``; see the module docstring."""
+    """Execute the selected chapters under ``profile_name``; see the module docstring.
+
+    ``jobs`` is the number of CPU cores the run may keep busy (default: the usable cores):
+    chapters run side by side while the sum of their ``cores`` (chapter.yaml) fits; ``jobs=1``
+    runs one chapter after another. Each notebook runs torch with its chapter's ``cores`` threads
+    whatever ``jobs`` is, so results do not depend on it.
+    """
     echo = echo or (lambda s: print(s, file=sys.stderr, flush=True))
     root = repo_root()
     profile = load_profile(profile_name, root)
@@ -294,95 +457,19 @@ def run(profile_name: str, slugs: list[str] | None = None,
         echo(f"skip: {msg}")
     params = resolve(profile, runnable, all_chapters, overrides, root)  # validate all first
     _require(profile)
-    envs = load_environments(root)
-    out_root = out_root or executed_root()
-    git = provenance.git_state(root)
-    hardware = None
     bar = Progress(sum(len(ch.notebooks) for ch in runnable), "notebooks", unit="nb",
                    lines=10**6, bar=progress and sys.stderr.isatty())
-    say = bar.write if progress else echo
+    cx = _Context(root=root, profile=profile, params=params, envs=load_environments(root),
+                  out_root=out_root or executed_root(), git=provenance.git_state(root),
+                  report=report, bar=bar, say=bar.write if progress else echo, verbose=verbose,
+                  use_cache=use_cache and not force)
     try:
-        for ch in runnable:
-            env = envs[ch.environment]
-            rdir = run_dir(profile.name, ch.slug)
-            outs = [out_root / ch.slug / nb.name for nb in ch.notebooks]
-            bud = profile.budget_for(ch.slug)
-            key = runcache.chapter_key(root, ch, profile.name, params, env)
-            hit = None if (force or not use_cache) else runcache.lookup(rdir, outs, key,
-                                                                        profile.name)
-            if hit is not None:
-                note = f"cached ({key[:12]}, {hit.get('finished_utc', '?')})"
-                for nb, out in zip(ch.notebooks, outs):
-                    report.results.append(NotebookResult(ch.slug, nb, out, "cached"))
-                    bar.update(note=f"{ch.slug} cached")
-                report.times.append(ChapterTime(ch.slug, "cached",
-                                                float(hit.get("wall_time_s", 0.0)),
-                                                bud.per_chapter_s, note))
-                say(f"{ch.slug}: {note}")
-                continue
-            shutil.rmtree(rdir, ignore_errors=True)
-            rdir.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(out_root / ch.slug, ignore_errors=True)
-            t_chapter = time.perf_counter()
-            chapter_prov: list[dict[str, Any]] = []
-            failed = False
-            for nb, out in zip(ch.notebooks, outs):
-                label = f"{ch.slug}/{nb.stem}"
-                if failed:
-                    report.results.append(NotebookResult(ch.slug, nb, None, "skipped", 0.0,
-                                                         "an earlier notebook of the chapter failed"))
-                    bar.update(note=f"{label} skipped")
-                    continue
-                say(f"{label}: running")
-                status, wall, msg = execute_notebook(
-                    nb, out, params[nb], env.kernel, bud.cell_timeout_s, hang_limit(bud), root,
-                    verbose=verbose, label=label, echo=say)
-                over = (bud.per_notebook_s is not None and wall > bud.per_notebook_s)
-                if over:
-                    say(f"{label}: took {wall:.0f} s, over its expected {bud.per_notebook_s:.0f} s "
-                        f"(reported, not failed)")
-                bar.update(note=f"{label} {status} in {wall:.1f} s")
-                if status == "ok":
-                    if hardware is None:
-                        from .devices import describe_hardware
-
-                        hardware = describe_hardware()
-                    meta = {
-                        "profile": profile.name, "chapter": ch.slug, "notebook": nb.name,
-                        "parameters": params[nb], "environment": ch.environment,
-                        "kernel": env.kernel, "git_commit": git["commit"],
-                        "git_dirty": git["dirty"], "source_sha256": provenance.sha256_file(nb),
-                        "cache_key": key, "hardware": hardware, "host": provenance.host(),
-                        "packages": provenance.package_versions(
-                            provenance.kernel_python(env.kernel)),
-                        "wall_time_s": round(wall, 2),
-                        "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    }
-                    _write_provenance(out, meta)
-                    chapter_prov.append(meta)
-                else:
-                    failed = True
-                    say(f"FAILED {label}: {msg}\n  output kept at {out}")
-                report.results.append(NotebookResult(ch.slug, nb, out, status, wall, msg))
-            if not failed:
-                problems = _claims.verify(_claims.load(rdir / "claims.json"))
-                if problems:
-                    failed = True
-                    msg = "claims do not verify: " + "; ".join(problems)
-                    say(f"FAILED {ch.slug}: {msg}")
-                    report.results.append(NotebookResult(ch.slug, ch.notebooks[-1], None,
-                                                         "failed", 0.0, msg))
-            wall_ch = time.perf_counter() - t_chapter
-            (rdir / "provenance.json").write_text(
-                json.dumps({"profile": profile.name, "chapter": ch.slug, "notebooks": chapter_prov,
-                            "chapter_wall_time_s": round(wall_ch, 2),
-                            "complete": not failed}, indent=2) + "\n", encoding="utf-8")
-            report.times.append(ChapterTime(ch.slug, "failed" if failed else "ok", wall_ch,
-                                            bud.per_chapter_s))
-            if not failed:
-                runcache.store(rdir, key, wall_ch)
+        _schedule(runnable, max(1, jobs or usable_cores()), lambda ch: _run_chapter(ch, cx))
     finally:
         bar.close()
+    order = [ch.slug for ch in runnable]
+    report.times.sort(key=lambda t: order.index(t.chapter))
+    report.results.sort(key=lambda r: (order.index(r.chapter), r.notebook.name))
     if dashboard:
         from .dashboard import write_dashboard
 
