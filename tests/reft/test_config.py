@@ -22,10 +22,21 @@ def test_bad_settings_are_errors(tmp_path):
         GPTConfig(d_model=30, n_head=4)
     with pytest.raises(ValueError, match=r"unknown run setting\(s\) \['nodes'\]"):
         study.common_config(nodes=3)
+    with pytest.raises(ValueError, match="need a ckpt_dir"):
+        RunConfig(**base, ckpt_every=2)
+    with pytest.raises(ValueError, match="need a ckpt_dir"):
+        RunConfig(**base, cycle=2, cycle_methods=("none", "ckpt"))
+    with pytest.raises(ValueError, match=r"unknown overhead method\(s\) \['disk'\]"):
+        RunConfig(**base, cycle=2, cycle_methods=("none", "disk"))
+    with pytest.raises(ValueError, match="fault rank -1"):
+        Fault("torn", -1, 3)
+    with pytest.raises(ValueError, match="steps count from 1"):
+        Fault("kill", 0, 0)
 
 
 def test_config_round_trips_through_json(tmp_path):
     cfg = RunConfig(run_dir=str(tmp_path), shm_root="/dev/shm/x", n_nodes=3, faults=(Fault("torn", 1, 4, 2),),
+                    cycle=3, cycle_methods=("none", "reft"),
                     restore=Restore("reft", 7), gpt=GPTConfig(n_layer=1, d_model=32, n_head=2))
     cfg.save(tmp_path / "c.json")
     assert RunConfig.load(tmp_path / "c.json") == cfg

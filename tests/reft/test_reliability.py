@@ -26,7 +26,7 @@ def test_closed_forms_limits_and_order():
 
 
 def test_monte_carlo_agrees_with_the_formulas():
-    c = R.Cluster(N=16, ranks_per_node=4, n=4, m=1)
+    c = R.ClusterShape(N=16, ranks_per_node=4, n=4, m=1)
     p_s, p_n = 0.002, 0.03
     mc = R.monte_carlo(c, p_s, p_n, incidents=200_000, seed=0, i_snap=1.0, i_ckpt=30.0, t_restart=0.5)
     for scheme in R.SCHEMES:

@@ -98,3 +98,26 @@ def test_rng_states_round_trip():
     set_rng_state(st)
     again = (torch.rand(3), np.random.rand(3), random.random())
     assert torch.equal(first[0], again[0]) and np.array_equal(first[1], again[1]) and first[2] == again[2]
+
+
+def test_the_gpu_smoke_snapshot_runs_on_the_cpu():
+    """The GPU smoke check's code path with CPU tensors (the same check runs on CUDA at gpu-smoke)."""
+    from reprobook.reft.gpu_smoke import cuda_snapshot
+
+    out = cuda_snapshot("cpu", tiny=True)
+    assert out["bitwise_equal"] and out["bytes"] == 8 << 20 and not out["pinned"]
+    assert out["snapshot_GBps"] > 0
+
+
+def test_streamed_checksum_equals_the_checksum_of_the_written_bytes(shm):
+    """pack_into's streamed CRC-32C (padding zeroed) is the CRC of the payload as written."""
+    import torch
+
+    from reprobook.reft import slots as S
+    from reprobook.reft.state import layout, pack_into, total_bytes
+
+    tensors = {"a": torch.arange(7, dtype=torch.int8), "b": torch.randn(1000), "c": torch.ones(3)}
+    specs = layout(tensors)
+    buf = np.full(total_bytes(specs), 255, dtype=np.uint8)  # dirty padding must not matter
+    crc = pack_into(buf, tensors, specs, crc=0, chunk=256)
+    assert crc == S.checksum(buf)

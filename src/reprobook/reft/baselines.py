@@ -41,6 +41,7 @@ def _single_process_dcp():
 
 
 def dir_bytes(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder."""
     path = Path(path)
     if path.is_file():
         return path.stat().st_size
@@ -56,6 +57,9 @@ def throttle(nbytes: int, mbps: float, started: float) -> None:
 
 
 def fsync_tree(path: Path) -> None:
+    """fsync a file, or every file under a folder (the data is on the device, not in the page
+    cache).
+    """
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     for p in files:
         fd = os.open(p, os.O_RDONLY)
@@ -77,6 +81,7 @@ def throttled_save(obj: Any, path: Path, mbps: float) -> float:
 
 
 def throttled_load(path: Path, mbps: float) -> tuple[Any, float]:
+    """``torch.load`` at the emulated bandwidth; returns the object and the seconds it took."""
     t0 = time.perf_counter()
     if Path(path).is_dir():
         raise ValueError(f"{path}: a folder; use the DCP loader")
@@ -87,6 +92,7 @@ def throttled_load(path: Path, mbps: float) -> tuple[Any, float]:
 
 @dataclass
 class SaveTiming:
+    """One save of one method: seconds blocked, seconds until safe, bytes written."""
     method: str
     blocking_s: float   # training is stopped this long
     saved_s: float      # until the state is safe (persisted / committed)
@@ -94,15 +100,18 @@ class SaveTiming:
 
 
 def clone_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A copy of a state dict in CPU memory (the snapshot phase of CheckFreq)."""
     return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 def save_torch(state: dict[str, torch.Tensor], path: Path, mbps: float) -> SaveTiming:
+    """``torch.save`` + fsync of the whole state, blocking, at the emulated bandwidth."""
     s = throttled_save(state, path, mbps)
     return SaveTiming("torch.save + fsync", s, s, dir_bytes(path))
 
 
 def save_dcp(state: dict[str, torch.Tensor], path: Path, mbps: float) -> SaveTiming:
+    """DCP ``save`` of the whole state from one process, blocking, at the emulated bandwidth."""
     import torch.distributed.checkpoint as dcp
 
     t0 = time.perf_counter()
@@ -116,6 +125,7 @@ def save_dcp(state: dict[str, torch.Tensor], path: Path, mbps: float) -> SaveTim
 
 
 def save_dcp_async(state: dict[str, torch.Tensor], path: Path, mbps: float) -> SaveTiming:
+    """DCP ``async_save``: blocking while it stages, safe when the background write is fsynced."""
     import torch.distributed.checkpoint as dcp
 
     t0 = time.perf_counter()
@@ -130,6 +140,8 @@ def save_dcp_async(state: dict[str, torch.Tensor], path: Path, mbps: float) -> S
 
 
 def save_checkfreq(state: dict[str, torch.Tensor], path: Path, mbps: float) -> SaveTiming:
+    """CheckFreq: snapshot in memory (blocking), then persist on a thread at the emulated bandwidth.
+    """
     t0 = time.perf_counter()
     snap = clone_state(state)  # the snapshot phase (blocking: the next step would change the state)
     blocking = time.perf_counter() - t0
@@ -147,6 +159,7 @@ def save_checkfreq(state: dict[str, torch.Tensor], path: Path, mbps: float) -> S
 
 
 def load_dcp(template: dict[str, torch.Tensor], path: Path, mbps: float) -> tuple[dict[str, torch.Tensor], float]:
+    """Load a DCP checkpoint into tensors shaped like ``template`` at the emulated bandwidth."""
     import torch.distributed.checkpoint as dcp
 
     t0 = time.perf_counter()

@@ -1,13 +1,10 @@
-"""The snapshot-cost benchmark of notebook 1: every method saves the same training state.
+"""The training state the benchmarks save, its ZeRO shards, and two single-process measurements.
 
 The state is a :class:`reprobook.reft.model.GPT` with its AdamW state after a few steps (parameters,
-m, v, step). Persistent methods write to a temporary folder at the emulated storage bandwidth
-(:mod:`reprobook.reft.baselines`). REFT splits the state into D shards as ZeroRedundancyOptimizer
-does (greedy by size) and copies each into a shared-memory slot; on a cluster the D ranks copy in
-parallel, so the time to snapshot is the slowest shard's (measured here one shard after another on
-this machine, whose two cores could not run D copies at once). Parity is computed from the node
-regions as an SMP does. Recovery: the persistent methods load at the same bandwidth; REFT reads its
-slot, and for a lost node first decodes it from the survivors.
+m, v, step), split into D shards as ZeroRedundancyOptimizer does (greedy by size). The save-speed
+comparison itself runs as a D-rank job (:mod:`reprobook.reft.savebench`). Here:
+:func:`snapshot_bandwidth` (a snapshot's GB/s against memcpy in the same process) and
+:func:`recovery_times` (getting the state back from storage, from a slot, or by decoding a lost node).
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ from . import baselines as B
 from . import coding
 from . import slots as S
 from .model import GPT, GPTConfig, batch
-from .state import layout, pack_into, total_bytes, unpack
+from .state import layout, total_bytes, unpack
 
 
 def training_state(cfg: GPTConfig, steps: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -63,85 +60,88 @@ def zero_partition(state: dict[str, torch.Tensor], D: int) -> list[dict[str, tor
 
 
 def nbytes(state: dict[str, torch.Tensor]) -> int:
+    """Bytes of the tensors of a state dict."""
     return sum(v.numel() * v.element_size() for v in state.values())
 
 
-def _reft_copy(shard: dict[str, torch.Tensor], slot: S.Slot) -> float:
-    t0 = time.perf_counter()
-    specs = layout(shard)
-    buf = slot.begin(specs)
-    pack_into(buf, shard, specs)
-    slot.commit(1, len(buf))
-    return time.perf_counter() - t0
-
-
-def benchmark(state: dict[str, torch.Tensor], *, mbps: float, D: int, n_nodes: int, m_rs: int,
-              repeats: int = 3, workdir: Path | None = None) -> pd.DataFrame:
-    """Median blocking and saving times of every method on ``state`` (one row each)."""
-    tmp = Path(tempfile.mkdtemp(prefix="reft-bench-", dir=workdir))
-    shm = Path("/dev/shm") / f"reft-bench-{uuid.uuid4().hex[:8]}"
-    rows = []
+def snapshot_bandwidth(nbytes: int = 256 << 20, repeats: int = 5, seed: int = 0) -> pd.DataFrame:
+    """GB/s of a REFT snapshot of one ``nbytes`` tensor into a shared-memory slot (begin, copy,
+    CRC-32C, commit) against a plain memcpy of the same bytes, measured in the same process, with the
+    checksums alone (CRC-32C and zlib's crc32) for reference; the median over ``repeats``."""
+    shm = Path("/dev/shm") / f"reft-bw-{uuid.uuid4().hex[:8]}"
+    t = torch.from_numpy(np.random.default_rng(seed).integers(0, 255, nbytes, dtype=np.uint8))
+    shard = {"x": t}
+    src = t.numpy()
+    dst = np.empty_like(src)
     try:
-        persistent = {"torch.save + fsync": B.save_torch, "DCP save": B.save_dcp,
-                      "DCP async_save": B.save_dcp_async, "CheckFreq (snapshot, then persist)": B.save_checkfreq}
-        for name, fn in persistent.items():
-            ts = []
-            for i in range(repeats):
-                target = tmp / f"{name.split()[0]}-{i}"
-                ts.append(fn(state, target, mbps))
-                shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
-            rows.append({"method": name, "blocking_s": statistics.median(t.blocking_s for t in ts),
-                         "saved_s": statistics.median(t.saved_s for t in ts), "bytes_per_writer": ts[0].nbytes,
-                         "writers": 1})
+        S.create(shm / "slot", total_bytes(layout(shard)))
+        with S.Slot(shm / "slot") as slot:
+            def snap() -> None:
+                slot.write(1, shard, layout(shard))
+
+            def crc_zlib() -> None:
+                import zlib
+
+                zlib.crc32(src)
+
+            fns = {"memcpy": lambda: np.copyto(dst, src),
+                   "REFT snapshot (copy with streamed CRC-32C, commit)": snap,
+                   "CRC-32C alone": lambda: S.checksum(src), "zlib crc32 alone": crc_zlib}
+            rows = []
+            for name, fn in fns.items():
+                fn()  # warm-up (page faults, caches)
+                times = [_timed(fn) for _ in range(repeats)]
+                rows.append({"operation": name, "GB/s": nbytes / statistics.median(times) / 1e9,
+                             "seconds": statistics.median(times)})
+    finally:
+        S.remove_tree(shm)
+    out = pd.DataFrame(rows)
+    out["of memcpy"] = out["GB/s"] / out.loc[out.operation == "memcpy", "GB/s"].iloc[0]
+    out.attrs["bytes"] = nbytes
+    return out
+
+
+def recovery_times(state: dict[str, torch.Tensor], *, mbps: float, D: int, n_nodes: int,
+                   workdir: Path | None = None) -> dict[str, float]:
+    """Seconds to get a rank's state back: ``torch.load`` of the whole state at the emulated storage
+    bandwidth, a REFT slot read (per rank), and a lost node's snapshot decoded from the survivors'
+    regions and XOR parity, then read."""
+    tmp = Path(tempfile.mkdtemp(prefix="reft-recovery-", dir=workdir))
+    shm = Path("/dev/shm") / f"reft-recovery-{uuid.uuid4().hex[:8]}"
+    try:
         shards = zero_partition(state, D)
         cap = max(total_bytes(layout(s)) for s in shards)
-        paths = [shm / f"rank{r}" for r in range(D)]
-        for p in paths:
-            S.create(p, cap)
-        slots_ = [S.Slot(p) for p in paths]
-        fast = max(5, repeats)  # the in-memory paths take milliseconds: more repeats for a stable median
-        copy = statistics.median(max(_reft_copy(s, sl) for s, sl in zip(shards, slots_)) for _ in range(fast))
-        ranks_per_node = max(1, D // n_nodes)
-        regions = [np.concatenate([slots_[r].raw() for r in range(q * ranks_per_node, (q + 1) * ranks_per_node)])
-                   for q in range(n_nodes)]
-        lay_x, lay_rs = coding.Layout(n_nodes, 1), coding.Layout(n_nodes, m_rs)
-        enc = {}
-        for label, lay, codec in (("XOR", lay_x, "xor"), (f"RS({n_nodes - m_rs},{m_rs})", lay_rs, "rs")):
-            size = coding.chunk_size([len(r) for r in regions], lay.k)
-            data = dict(enumerate(regions))
-            enc[label] = statistics.median(
-                max(_timed(coding.node_parity, lay, q, data, codec, size) for q in range(n_nodes))
-                for _ in range(fast))
-        shard_bytes = max(nbytes(s) for s in shards)
-        rows.append({"method": "REFT (SMP memory, no coding)", "blocking_s": 0.0, "saved_s": copy,
-                     "bytes_per_writer": shard_bytes, "writers": D})
-        for label, e in enc.items():
-            rows.append({"method": f"REFT + {label}", "blocking_s": 0.0, "saved_s": copy + e,
-                         "bytes_per_writer": shard_bytes, "writers": D, "encode_s": e})
-        # recovery: persistent load vs REFT slot read (and decode of one lost node)
-        torch_path = tmp / "restore.pt"
-        B.throttled_save(state, torch_path, 0.0)
-        _, load_s = B.throttled_load(torch_path, mbps)
+        slots_ = []
+        for r, sh in enumerate(shards):
+            S.create(shm / f"rank{r}", cap)
+            slots_.append(S.Slot(shm / f"rank{r}"))
+            slots_[-1].write(1, sh, layout(sh))
+        path = tmp / "restore.pt"
+        B.throttled_save(state, path, 0.0)
+        _, load_s = B.throttled_load(path, mbps)
         t0 = time.perf_counter()
         for sl in slots_:
             info = sl.info(verify=True)
             assert info is not None
             unpack(sl.payload, info.specs)
         read_s = (time.perf_counter() - t0) / D
+        rpn = max(1, D // n_nodes)
+        regions = [np.concatenate([slots_[r].raw() for r in range(q * rpn, (q + 1) * rpn)])
+                   for q in range(n_nodes)]
+        lay = coding.Layout(n_nodes, 1)
         parity, _ = coding.encode(regions, 1, "xor")
         survivors = {q: r for q, r in enumerate(regions) if q != 0}
-        held = {k: v for k, v in parity.items() if lay_x.parity_nodes(k[0])[k[1]] != 0}
+        held = {k: v for k, v in parity.items() if lay.parity_nodes(k[0])[k[1]] != 0}
         t0 = time.perf_counter()
-        rebuilt = coding.decode(n_nodes, 1, survivors, held, {q: len(r) for q, r in enumerate(regions)}, "xor")
+        rebuilt = coding.decode(n_nodes, 1, survivors, held,
+                                {q: len(r) for q, r in enumerate(regions)}, "xor")
         decode_s = time.perf_counter() - t0
-        assert np.array_equal(rebuilt[0], regions[0])
+        if not np.array_equal(rebuilt[0], regions[0]):
+            raise RuntimeError("XOR decoding did not rebuild the lost node's region")
         for sl in slots_:
             sl.close()
-        recovery = {"torch.load": load_s, "REFT slot read": read_s, "REFT decode lost node + read": decode_s + read_s}
-        out = pd.DataFrame(rows)
-        out.attrs["recovery_s"] = recovery
-        out.attrs["state_bytes"] = nbytes(state)
-        return out
+        return {"torch.load (whole state)": load_s, "REFT slot read (one rank)": read_s,
+                "REFT decode lost node + read": decode_s + read_s}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         S.remove_tree(shm)

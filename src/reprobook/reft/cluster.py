@@ -5,9 +5,14 @@ has one SMP and ``ranks_per_node`` trainers; its shared memory lives under
 ``<shm_root>/node<q>/``. Every process gets its own session, so killing the trainer group leaves
 the SMPs running, exactly as a crashed trainer leaves a real node's SMP. Faults:
 
-- a trainer SIGKILLed mid-iteration or mid-copy (``Fault`` in the config, raised inside the trainer);
+- a trainer (or all of them) SIGKILLed mid-iteration, or one mid-copy (``Fault`` in the config,
+  raised inside the trainer at a defined point: see :mod:`reprobook.reft.trainer`);
 - a whole node lost: its trainers and its SMP SIGKILLed and its shared memory deleted
-  (:class:`NodeLoss`, raised by the launcher once rank 0 has logged a given step).
+  (:class:`NodeLoss`). The trainers hold at the loss's step (every rank's previous snapshot
+  committed), the launcher waits until the SMPs have encoded that snapshot's parity, then removes
+  the node. So the restore point of every scenario is determined by the schedule, not by timing:
+  a kill or a node loss at step S restores the in-memory snapshot of S - 1, a torn write at S that
+  of S - 1, a loss beyond what the code tolerates the newest persistent checkpoint.
 
 After a failure the launcher kills the remaining trainers (as torchrun does), starts a fresh SMP on
 every replaced node, and recovers: the restored step is the newest step whose snapshot every rank
@@ -35,10 +40,11 @@ from typing import Callable
 
 from . import coding
 from . import slots as S
-from .config import Restore, RunConfig
+from .config import Fault, Restore, RunConfig
 from .model import GPT
 from .spec import ALIGN
 from .smp import read_parity, read_regions
+from .trainer import LAUNCHER_ENV, hold_file
 
 _LIVE: set["Cluster"] = set()
 
@@ -51,15 +57,23 @@ def _cleanup_all() -> None:  # pragma: no cover - a last resort on interpreter e
 
 @dataclass(frozen=True)
 class NodeLoss:
-    """Lose ``nodes`` once rank 0 has logged step ``step`` in launch ``attempt``."""
+    """Lose ``nodes`` at step ``step`` of launch ``attempt`` (after the backward pass of that
+    iteration, once the snapshot of ``step - 1`` and its parity are committed)."""
 
     step: int
     nodes: tuple[int, ...]
     attempt: int = 0
 
+    def hold(self) -> Fault:
+        """The trainer-side fault that stops every rank where this loss happens."""
+        return Fault("hold", -1, self.step, self.attempt)
+
 
 @dataclass
 class Recovery:
+    """One recovery: its cause, the last logged step, where it restored from, the nodes lost, the
+    bytes rebuilt and the time to the recovered state.
+    """
     attempt: int
     cause: str
     failed_at: int          # last step rank 0 had logged
@@ -71,15 +85,21 @@ class Recovery:
 
     @property
     def lost_steps(self) -> int:
+        """Steps to redo: from the restored step to the last logged one."""
         return self.failed_at - self.restore.step
 
 
 @dataclass
 class RunReport:
+    """What :func:`run` did: its config, every recovery, rank 0's per-step log, the wall time."""
     config: RunConfig
     recoveries: list[Recovery] = field(default_factory=list)
     log: list[dict] = field(default_factory=list)
     wall_s: float = 0.0
+
+    def restored_from(self) -> list[str]:
+        """Where each recovery restored from: "reft" (SMP memory), "ckpt" (disk) or "none"."""
+        return [r.restore.kind for r in self.recoveries]
 
     def losses(self) -> dict[int, float]:
         """Per step, the loss of its last execution (what the finished run kept)."""
@@ -95,12 +115,14 @@ class RunReport:
         return True
 
     def final_state(self) -> dict:
+        """The trained model's state dict as rank 0 saved it at the end."""
         import torch
 
         return torch.load(Path(self.config.run_dir) / "final.pt")
 
 
 def free_port() -> int:
+    """A TCP port on loopback that is free now (for torch.distributed's rendezvous)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -119,6 +141,8 @@ def slot_capacity(cfg: RunConfig) -> int:
 
 
 class Cluster:
+    """The processes of one run on this machine: an SMP per node and a trainer per rank."""
+
     def __init__(self, cfg: RunConfig, python: str = sys.executable):
         if not cfg.capacity:
             cfg = cfg.with_(capacity=slot_capacity(cfg))
@@ -158,16 +182,18 @@ class Cluster:
                 time.sleep(0.02)
 
     def start_smp(self, node: int) -> None:
+        """Start the SMP of one node (:meth:`start_smps`)."""
         self.start_smps([node])
 
     def start_trainers(self, attempt: int, restore: Restore) -> None:
+        """Launch every rank of ``attempt``, restoring ``restore`` (a config file per attempt)."""
         cfg = self.cfg.with_(attempt=attempt, restore=restore)
         path = self.run_dir / f"config-attempt{attempt}.json"
         cfg.save(path)
         port = str(free_port())
         for r in range(cfg.world):
             env = {"RANK": str(r), "WORLD_SIZE": str(cfg.world), "LOCAL_RANK": str(r % cfg.ranks_per_node),
-                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}
+                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, LAUNCHER_ENV: str(os.getpid())}
             self.trainers[r] = self._spawn(["-m", "reprobook.reft.trainer", str(path)],
                                            self.run_dir / f"trainer{r}.out", env)
 
@@ -185,6 +211,7 @@ class Cluster:
             p.wait()
 
     def kill_trainers(self, ranks: list[int] | None = None) -> None:
+        """SIGKILL the trainers of ``ranks`` (default: all) and reap them."""
         for r in (list(self.trainers) if ranks is None else ranks):
             if r in self.trainers:
                 self._kill(self.trainers.pop(r))
@@ -205,9 +232,11 @@ class Cluster:
         return "(no trainer output)"
 
     def smps_alive(self) -> bool:
+        """Whether every started SMP is still running."""
         return bool(self.smps) and all(p.poll() is None for p in self.smps.values())
 
     def close(self) -> None:
+        """Kill every process of the run and remove its shared memory."""
         self.kill_trainers()
         for q in list(self.smps):
             self._kill(self.smps.pop(q), signal.SIGTERM)
@@ -222,6 +251,7 @@ class Cluster:
 
     # -- watching ---------------------------------------------------------------------------
     def log_rows(self) -> list[dict]:
+        """Rank 0's per-step log so far (a line being written is skipped)."""
         path = self.run_dir / "losses.jsonl"
         if not path.exists():
             return []
@@ -234,28 +264,47 @@ class Cluster:
         return rows
 
     def last_step(self, attempt: int) -> int:
+        """The last step rank 0 logged in ``attempt`` (-1: none)."""
         steps = [r["step"] for r in self.log_rows() if r["attempt"] == attempt]
         return max(steps, default=-1)
 
+    def parity_step(self, node: int) -> int:
+        """The newest step whose parity the SMP of ``node`` has committed (its log; -1: none)."""
+        path = self.run_dir / f"smp{node}.log"
+        steps = [-1]
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    steps.append(int(json.loads(line).get("step", -1)))
+                except (json.JSONDecodeError, ValueError):
+                    pass
+        return max(steps)
+
     def watch(self, attempt: int, losses: list[NodeLoss], timeout: float) -> tuple[str, tuple[int, ...]]:
         """Wait for the launch to finish ("done"), a trainer to fail ("crash") or a scheduled node
-        loss ("node-loss", with the nodes)."""
+        loss ("node-loss", with the nodes): the trainers hold at its step, and the SMPs of the lost
+        nodes' coding groups have encoded the snapshot of the step before."""
         t0 = time.monotonic()
+        due = [nl for nl in losses if nl.attempt == attempt]
         while True:
             codes = {r: p.poll() for r, p in self.trainers.items()}
             if codes and all(c == 0 for c in codes.values()):
                 return "done", ()
             if any(c not in (None, 0) for c in codes.values()):
                 return "crash", ()
-            for nl in losses:
-                if nl.attempt == attempt and self.last_step(attempt) >= nl.step:
-                    return "node-loss", nl.nodes
+            for nl in due:
+                if (self.run_dir / hold_file(attempt, nl.step)).exists():
+                    groups = [g for g in self.cfg.groups() if set(g) & set(nl.nodes)]
+                    nodes = [q for g in groups for q in g]
+                    if not self.cfg.parity or all(self.parity_step(q) >= nl.step - 1 for q in nodes):
+                        return "node-loss", nl.nodes
             if time.monotonic() - t0 > timeout:
                 raise TimeoutError(f"attempt {attempt} did not finish in {timeout:.0f} s; see {self.run_dir}/trainer*.out")
             time.sleep(0.01)
 
     # -- recovery ---------------------------------------------------------------------------
     def valid_steps(self, rank: int) -> set[int]:
+        """The steps of the committed, checksum-valid snapshots ``rank`` holds."""
         out = set()
         for i in (0, 1):
             try:
@@ -298,7 +347,7 @@ class Cluster:
             for r in cfg.ranks_of(q):
                 region = blob[off:off + rank_len[r]]
                 off += rank_len[r]
-                with S.Slot(cfg.rank_slot(r, S.slot_index(step, cfg.snap_every))) as slot:
+                with S.Slot(cfg.rank_slot(r, S.slot_index(step, cfg.slot_every))) as slot:
                     slot.write_raw(region)
                     if (info := slot.info(verify=True)) is None or info.step != step:
                         return None
@@ -306,6 +355,7 @@ class Cluster:
         return total
 
     def latest_checkpoint(self) -> int | None:
+        """The newest committed persistent checkpoint's step, or None."""
         d = Path(self.cfg.ckpt_dir) if self.cfg.ckpt_dir else None
         if d is None or not d.exists():
             return None
@@ -353,6 +403,9 @@ def run(cfg: RunConfig, node_losses: tuple[NodeLoss, ...] = (), *, timeout: floa
     """Train ``cfg.steps`` steps through every fault in ``cfg.faults`` and ``node_losses``."""
     echo = echo or (lambda s: None)
     t0 = time.perf_counter()
+    holds = tuple(nl.hold() for nl in node_losses)
+    if holds:
+        cfg = cfg.with_(faults=cfg.faults + holds)
     report = RunReport(cfg)
     with Cluster(cfg, python=python) as c:
         (c.run_dir / "losses.jsonl").unlink(missing_ok=True)
@@ -364,7 +417,7 @@ def run(cfg: RunConfig, node_losses: tuple[NodeLoss, ...] = (), *, timeout: floa
             if outcome == "done":
                 break
             failed_at = c.last_step(attempt)
-            planned = any(f.attempt == attempt for f in cfg.faults) or any(n.attempt == attempt for n in node_losses)
+            planned = any(f.attempt == attempt for f in cfg.faults)
             if outcome == "crash" and not planned:
                 raise RuntimeError(f"attempt {attempt}: a trainer failed without an injected fault:\n{c.trainer_error()}")
             if outcome == "node-loss":
@@ -392,11 +445,13 @@ def new_run(base: Path, name: str, **kw) -> RunConfig:
     run_dir = base / name
     shutil.rmtree(run_dir, ignore_errors=True)
     shm = Path("/dev/shm") / f"reft-{uuid.uuid4().hex[:10]}"
-    ckpt = str(run_dir / "ckpt") if kw.get("ckpt_every") else ""
+    ckpt = str(run_dir / "ckpt") if kw.get("ckpt_every") or "ckpt" in kw.get("cycle_methods", ()) \
+        else ""
     return RunConfig(run_dir=str(run_dir), shm_root=str(shm), ckpt_dir=ckpt, **kw)
 
 
 def states_equal(a: dict, b: dict) -> bool:
+    """Whether two state dicts hold the same keys and bitwise-equal tensors."""
     import torch
 
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

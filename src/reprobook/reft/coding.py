@@ -38,12 +38,15 @@ class Layout:
 
     @property
     def k(self) -> int:
+        """Data blocks per stripe: n - m."""
         return self.n - self.m
 
     def parity_nodes(self, stripe: int) -> list[int]:
+        """The nodes holding stripe ``stripe``'s m parity blocks (rotating with the stripe)."""
         return [(stripe + t) % self.n for t in range(self.m)]
 
     def data_nodes(self, stripe: int) -> list[int]:
+        """The nodes whose data chunks make up stripe ``stripe``."""
         p = set(self.parity_nodes(stripe))
         return [q for q in range(self.n) if q not in p]
 
@@ -57,6 +60,7 @@ class Layout:
 
 
 def chunk_size(lengths: list[int], k: int) -> int:
+    """Bytes per chunk so that k chunks hold the longest node region (aligned)."""
     return max(1, -(-max(lengths) // k))
 
 

@@ -27,6 +27,7 @@ from .config import GPTConfig
 
 
 class Block(nn.Module):
+    """A pre-norm transformer block: causal self-attention and an MLP, each with a residual."""
     def __init__(self, c: GPTConfig):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(c.d_model), nn.LayerNorm(c.d_model)
@@ -37,6 +38,7 @@ class Block(nn.Module):
         self.n_head, self.p = c.n_head, c.dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block on a batch of sequences."""
         b, t, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
         q, k, v = (z.view(b, t, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
@@ -46,6 +48,7 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    """A small decoder-only byte-level language model (the chapter's training job)."""
     def __init__(self, c: GPTConfig):
         super().__init__()
         self.config = c
@@ -63,6 +66,7 @@ class GPT(nn.Module):
                 nn.init.zeros_(p)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        """Logits, or the mean cross-entropy against ``targets`` when given."""
         t = idx.shape[1]
         x = self.drop(self.tok(idx) + self.pos(torch.arange(t, device=idx.device)))
         for blk in self.blocks:
@@ -74,6 +78,7 @@ class GPT(nn.Module):
 
 
 def n_params(model: nn.Module) -> int:
+    """Trainable parameters of a model."""
     return sum(p.numel() for p in model.parameters())
 
 
@@ -87,6 +92,7 @@ def corpus() -> np.ndarray:
 
 
 def split(name: str) -> np.ndarray:
+    """The text split into training bytes (the corpus every rank reads from)."""
     data = corpus()
     cut = int(0.9 * len(data))
     if name == "train":

@@ -2,13 +2,14 @@
 
 A slot is one file under ``/dev/shm`` (tmpfs: RAM, no disk I/O), mapped with ``mmap``:
 
-    [0, 64)            header: magic, step, payload bytes, layout bytes, crc32, committed, writes
+    [0, 64)            header: magic, step, payload bytes, layout bytes, crc32c, committed, writes
     [64, HEADER)       the layout (JSON list of :class:`reprobook.reft.state.TensorSpec`)
     [HEADER, ...)      the payload (the rank's tensors, packed)
 
 Write protocol: clear ``committed``, write layout and payload, then step, sizes and checksum, and
-set ``committed`` last. A reader accepts a slot only if ``committed`` is set and the crc32 of layout
-and payload matches; a torn write (the writer died half-way) or a flipped byte is thereby refused,
+set ``committed`` last. A reader accepts a slot only if ``committed`` is set and the CRC-32C of
+layout and payload matches (the Castagnoli polynomial, computed with the CPU's CRC32 instruction by
+the ``crc32c`` package: about as fast as a memory copy, where zlib's crc32 ran at a quarter of it); a torn write (the writer died half-way) or a flipped byte is thereby refused,
 and the caller falls back to the other slot. Two slots per rank alternate (slot = (step // every)
 mod 2), so the previous snapshot is intact while the next one is written.
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +37,13 @@ class SlotError(RuntimeError):
     """A slot that cannot hold or yield a snapshot (too small, absent, not committed, corrupt)."""
 
 
-def checksum(*parts: np.ndarray | bytes, chunk: int = 64 << 20) -> int:
+def checksum(*parts: np.ndarray | bytes) -> int:
+    """CRC-32C of the concatenated ``parts`` (hardware-accelerated where the CPU has it)."""
+    import crc32c
+
     crc = 0
     for p in parts:
-        mv = memoryview(p).cast("B")
-        for i in range(0, len(mv), chunk):
-            crc = zlib.crc32(mv[i:i + chunk], crc)
+        crc = crc32c.crc32c(memoryview(p).cast("B"), crc)
     return crc
 
 
@@ -62,6 +63,7 @@ def create(path: Path, capacity: int, prefault: bool = True) -> None:
 
 @dataclass(frozen=True)
 class SlotInfo:
+    """A committed snapshot's step, payload bytes and layout."""
     step: int
     nbytes: int
     specs: list[TensorSpec]
@@ -82,6 +84,7 @@ class Slot:
 
     def close(self) -> None:
         # numpy views keep the mmap's buffer exported; drop them before closing
+        """Unmap the slot and close its file."""
         self.head = self.buf = None  # type: ignore[assignment]
         try:
             self._mm.close()
@@ -97,6 +100,7 @@ class Slot:
 
     @property
     def payload(self) -> np.ndarray:
+        """The payload region (after the header)."""
         return self.buf[HEADER:]
 
     def begin(self, specs: list[TensorSpec]) -> np.ndarray:
@@ -112,6 +116,20 @@ class Slot:
         self.buf[64:64 + len(lay)] = np.frombuffer(lay, dtype=np.uint8)
         self.head[_F_LAYOUT] = len(lay)
         return self.payload[:need]
+
+    def layout_crc(self) -> int:
+        """The CRC-32C of the layout written by :meth:`begin` (the start of the slot's checksum)."""
+        return checksum(self.buf[64:64 + int(self.head[_F_LAYOUT])])
+
+    def write(self, step: int, tensors: dict, specs: list[TensorSpec]) -> int:
+        """A whole snapshot: begin, copy the tensors in with the checksum streamed along
+        (:func:`reprobook.reft.state.pack_into`), commit; returns the payload bytes."""
+        from .state import pack_into
+
+        buf = self.begin(specs)
+        crc = pack_into(buf, tensors, specs, crc=self.layout_crc())
+        self.commit(step, len(buf), crc)
+        return len(buf)
 
     def commit(self, step: int, nbytes: int, crc: int | None = None) -> None:
         """Finish a write: sizes, step and checksum, then the commit flag (last)."""

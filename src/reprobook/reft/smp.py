@@ -41,15 +41,18 @@ META_BYTES = 16 * 1024
 
 
 def group_of(cfg: RunConfig, node: int) -> list[int]:
+    """The coding group that node ``node`` belongs to."""
     return next(g for g in cfg.groups() if node in g)
 
 
 def parity_capacity(cfg: RunConfig) -> int:
+    """Bytes a parity slot needs: the group's largest data chunk plus metadata."""
     k = cfg.group_size - cfg.parity
     return -(-cfg.ranks_per_node * (S.HEADER + cfg.capacity) // k) + META_BYTES + 4096
 
 
 def create_slots(cfg: RunConfig, node: int) -> None:
+    """Create and pre-fault node ``node``'s rank slots and parity slots."""
     for r in cfg.ranks_of(node):
         for i in (0, 1):
             S.create(cfg.rank_slot(r, i), cfg.capacity)
@@ -64,7 +67,7 @@ def create_slots(cfg: RunConfig, node: int) -> None:
 def read_regions(cfg: RunConfig, nodes: list[int], step: int, verify: bool = True) -> tuple[dict[int, np.ndarray], dict[int, int], dict[int, tuple[int, int]]] | None:
     """Every rank's snapshot region of ``step`` on ``nodes``: node data (ranks concatenated),
     per-rank region lengths, and (step, writes) of each source header to re-check after use."""
-    idx = S.slot_index(step, cfg.snap_every)
+    idx = S.slot_index(step, cfg.slot_every)
     data, lengths, stamps = {}, {}, {}
     for q in nodes:
         parts = []
@@ -85,7 +88,8 @@ def read_regions(cfg: RunConfig, nodes: list[int], step: int, verify: bool = Tru
 
 
 def unchanged(cfg: RunConfig, step: int, stamps: dict[int, tuple[int, int]]) -> bool:
-    idx = S.slot_index(step, cfg.snap_every)
+    """Whether the source slots still hold what was read (step and write count)."""
+    idx = S.slot_index(step, cfg.slot_every)
     for r, stamp in stamps.items():
         try:
             with S.Slot(cfg.rank_slot(r, idx)) as slot:
@@ -111,7 +115,7 @@ def encode_step(cfg: RunConfig, node: int, step: int) -> bool:
     blocks = coding.node_parity(lay, group.index(node), local, cfg.codec, size)
     if not unchanged(cfg, step, stamps):
         return False
-    idx = S.slot_index(step, cfg.snap_every)
+    idx = S.slot_index(step, cfg.slot_every)
     meta = np.frombuffer(json.dumps({"step": step, "size": size,
                                      "rank_lengths": {str(r): n for r, n in lengths.items()}}).encode(), dtype=np.uint8)
     for (stripe, t), block in blocks.items():
@@ -127,7 +131,7 @@ def encode_step(cfg: RunConfig, node: int, step: int) -> bool:
 def read_parity(cfg: RunConfig, node: int, stripe: int, t: int, step: int) -> tuple[dict, np.ndarray] | None:
     """(meta, block) of a committed, checksum-valid parity slot of ``step``, else None."""
     try:
-        with S.Slot(cfg.parity_slot(node, stripe, t, S.slot_index(step, cfg.snap_every))) as slot:
+        with S.Slot(cfg.parity_slot(node, stripe, t, S.slot_index(step, cfg.slot_every))) as slot:
             info = slot.info(verify=True)
             if info is None or info.step != step:
                 return None
@@ -182,6 +186,7 @@ def serve(cfg: RunConfig, node: int, log: Path, launcher: int | None = None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one SMP: ``python -m reprobook.reft.smp <config.json> <node> [<launcher pid>]``."""
     argv = sys.argv[1:] if argv is None else argv
     cfg, node = RunConfig.load(argv[0]), int(argv[1])
     launcher = int(argv[2]) if len(argv) > 2 else None

@@ -1,4 +1,4 @@
-"""What the notebooks run: overhead runs, the fault scenarios and their tables (no plotting)."""
+"""What the notebooks run: the overhead job, the fault scenarios and their tables (no plotting)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from . import cluster
-from .config import Fault, RunConfig
+from .config import CYCLE_WARMUP, Fault, RunConfig
 from .cluster import NodeLoss, RunReport
 
 
@@ -24,59 +24,84 @@ def iteration_time(rep: RunReport, skip: int = 3) -> float:
     return float(np.median(d))
 
 
-def overhead_runs(base: Path, common: dict, storage_mbps: float, only: list[str] | None = None,
-                  echo: Callable[[str], None] = print) -> pd.DataFrame:
-    """Per-iteration time of the same training without fault tolerance, with a REFT snapshot after
-    every step (no coding / XOR), and with a blocking sharded checkpoint at the emulated bandwidth
-    after every step."""
-    variants = {
-        "none": dict(snap_every=0, parity=0),
-        "REFT every step, no coding": dict(snap_every=1, parity=0),
-        "REFT every step + XOR": dict(snap_every=1, parity=1, codec="xor"),
-        f"torch.save every step ({storage_mbps:g} MB/s)": dict(snap_every=0, parity=0, ckpt_every=1,
-                                                             storage_mbps=storage_mbps),
-    }
-    if only:
-        unknown = sorted(set(only) - set(variants))
-        if unknown:
-            raise ValueError(f"unknown overhead method(s) {unknown}; known: {list(variants)}")
-        variants = {k: v for k, v in variants.items() if k == "none" or k in only}
-    rows = []
-    for i, (name, kw) in enumerate(variants.items()):
-        rep = cluster.run(cluster.new_run(base, f"overhead{i}", **{**common, **kw}))
-        rows.append({"method": name, "s_per_iter": iteration_time(rep),
-                     "snapshot_wait_s_total": rep.log[-1]["wait"], "copy_s_last": rep.log[-1]["copy"]})
-        echo(f"{name}: {rows[-1]['s_per_iter'] * 1e3:.1f} ms / iteration")
-    df = pd.DataFrame(rows)
-    df["overhead_%"] = 100 * (df.s_per_iter / df.s_per_iter.iloc[0] - 1)
-    return df
+OVERHEAD_METHODS = ("none", "reft", "ckpt")
+
+
+def overhead_run(base: Path, common: dict, storage_mbps: float, cycle: int, repeats: int,
+                 methods: tuple[str, ...] = OVERHEAD_METHODS) -> RunReport:
+    """One training job whose steps alternate, in blocks of ``cycle`` iterations, between nothing,
+    a REFT snapshot (with the run's parity) and a blocking sharded checkpoint at the emulated
+    bandwidth; ``repeats`` rounds of every block, so the methods are paired in the same processes."""
+    if cycle < 2:
+        raise ValueError("cycle must be >= 2: the first iteration of a block is a transition")
+    steps = CYCLE_WARMUP + cycle * len(methods) * repeats
+    cfg = cluster.new_run(base, "overhead", **{**common, "steps": steps, "snap_every": 0,
+                                               "storage_mbps": storage_mbps, "ckpt_every": 0,
+                                               "cycle": cycle, "cycle_methods": methods})
+    return cluster.run(cfg)
+
+
+def overhead_table(rep: RunReport) -> pd.DataFrame:
+    """Per round and method, the median time of the block's iterations (its first iteration is a
+    transition and dropped), and the overhead against the round's ``none`` block."""
+    cfg = rep.config
+    rows = sorted((r for r in rep.log if r["attempt"] == 0), key=lambda r: r["step"])
+    t = {r["step"]: r["t"] for r in rows}
+    blocks: dict[tuple[int, str], list[float]] = {}
+    n = len(cfg.cycle_methods)
+    for step in range(2, cfg.steps + 1):  # iteration `step` ran between the logs of step-1 and step
+        i, prev = cfg.cycle_block(step), cfg.cycle_block(step - 1)
+        if i is None or i != prev or step - 1 not in t or step not in t:
+            continue  # warm-up, or a transition: the previous step's method is another block's
+        blocks.setdefault((i // n, cfg.cycle_methods[i % n]), []).append(t[step] - t[step - 1])
+    out = pd.DataFrame([{"round": r, "method": m, "s_per_iter": float(np.median(v)),
+                         "iterations": len(v)} for (r, m), v in sorted(blocks.items())])
+    base = out[out.method == "none"].set_index("round")["s_per_iter"]
+    out["overhead_%"] = 100 * (out["s_per_iter"] / out["round"].map(base) - 1)
+    return out
 
 
 @dataclass(frozen=True)
 class Scenario:
+    """A run's faults and node losses, and where each of its recoveries must restore from:
+    ``expect`` holds (kind, step) per recovery, in order."""
+
     name: str
     faults: tuple[Fault, ...] = ()
     node_losses: tuple[NodeLoss, ...] = ()
+    expect: tuple[tuple[str, int], ...] = ()
 
 
-def scenarios(steps: int, n_nodes: int, ranks_per_node: int) -> list[Scenario]:
-    """The chapter's faults, placed at fractions of the run (ranks and nodes chosen to differ)."""
+def scenarios(steps: int, n_nodes: int, ranks_per_node: int, ckpt_every: int = 0) -> list[Scenario]:
+    """The chapter's faults, at fractions of the run, with the restore point each must give: a
+    kill, a node loss or every trainer killed at step S restore the in-memory snapshot of S - 1, a
+    torn write at S that of S - 1, and more lost nodes than the code tolerates the newest
+    persistent checkpoint before S (step 0 without checkpoints)."""
     world = n_nodes * ranks_per_node
     a, b, c = max(2, steps * 3 // 8), max(3, steps // 2), max(4, steps * 5 // 8)
+    disk = ("ckpt", (c - 1) // ckpt_every * ckpt_every) if ckpt_every and c - 1 >= ckpt_every \
+        else ("none", 0)
     return [
         Scenario("failure-free"),
-        Scenario("trainer SIGKILL mid-iteration", faults=(Fault("kill", world - 1, a),)),
-        Scenario("killed during a snapshot copy (torn write)", faults=(Fault("torn", 0, b),)),
-        Scenario("whole node lost", node_losses=(NodeLoss(b, (n_nodes - 1,)),)),
-        Scenario("m + 1 nodes lost", node_losses=(NodeLoss(c, tuple(range(2))),)),
+        Scenario("trainer SIGKILL mid-iteration", faults=(Fault("kill", world - 1, a),),
+                 expect=(("reft", a - 1),)),
+        Scenario("every trainer SIGKILLed", faults=(Fault("kill", -1, a),),
+                 expect=(("reft", a - 1),)),
+        Scenario("killed during a snapshot copy (torn write)", faults=(Fault("torn", 0, b),),
+                 expect=(("reft", b - 1),)),
+        Scenario("whole node lost", node_losses=(NodeLoss(b, (n_nodes - 1,)),),
+                 expect=(("reft", b - 1),)),
+        Scenario("m + 1 nodes lost", node_losses=(NodeLoss(c, tuple(range(2))),), expect=(disk,)),
         Scenario("all of the above, one after another",
                  faults=(Fault("kill", world - 1, a, attempt=0), Fault("torn", 0, b, attempt=1)),
-                 node_losses=(NodeLoss(c, (n_nodes - 1,), attempt=2),)),
+                 node_losses=(NodeLoss(c, (n_nodes - 1,), attempt=2),),
+                 expect=(("reft", a - 1), ("reft", b - 1), ("reft", c - 1))),
     ]
 
 
 def run_scenarios(base: Path, common: dict, todo: list[Scenario],
                   echo: Callable[[str], None] = print) -> dict[str, RunReport]:
+    """Run every scenario from scratch in its own folder; the reports by scenario name."""
     out = {}
     for i, sc in enumerate(todo):
         echo(f"-- {sc.name}")
@@ -85,15 +110,22 @@ def run_scenarios(base: Path, common: dict, todo: list[Scenario],
     return out
 
 
-def recovery_table(reports: dict[str, RunReport]) -> pd.DataFrame:
+def recovery_table(reports: dict[str, RunReport],
+                   expected: dict[str, tuple[tuple[str, int], ...]] | None = None) -> pd.DataFrame:
+    """One row per recovery: cause, what was lost, where it restored from (and whether that is
+    where the scenario must restore from), the work redone, the bytes rebuilt, the time."""
     rows = []
     for name, rep in reports.items():
-        for r in rep.recoveries:
+        want = list((expected or {}).get(name, ()))
+        for i, r in enumerate(rep.recoveries):
+            exp = want[i] if i < len(want) else None
             rows.append({"scenario": name, "cause": r.cause, "lost nodes": list(r.lost_nodes),
                          "failed after step": r.failed_at, "restored from": r.restore.kind,
-                         "restored step": r.restore.step, "steps redone": r.lost_steps,
-                         "bytes rebuilt": r.rebuilt_bytes, "recovery ms": round(1e3 * r.seconds, 1),
-                         "note": r.note})
+                         "restored step": r.restore.step,
+                         "expected": f"{exp[0]} {exp[1]}" if exp else "",
+                         "as expected": exp == (r.restore.kind, r.restore.step) if exp else None,
+                         "steps redone": r.lost_steps, "bytes rebuilt": r.rebuilt_bytes,
+                         "recovery ms": round(1e3 * r.seconds, 1), "note": r.note})
     return pd.DataFrame(rows)
 
 
@@ -123,27 +155,3 @@ def common_config(**kw) -> dict:
     if bad:
         raise ValueError(f"unknown run setting(s) {bad}; known: {sorted(fields)}")
     return kw
-
-
-def smp_survival(base: Path, common: dict, after_steps: int = 3, timeout: float = 120.0) -> dict:
-    """Kill the whole trainer group once rank 0 has logged ``after_steps`` steps; report whether
-    every SMP is still running and which snapshot steps every rank still holds."""
-    import time
-
-    from .config import Restore
-
-    cfg = cluster.new_run(base, "smp-survival", **{**common, "steps": 10_000})
-    with cluster.Cluster(cfg) as c:
-        c.start_smps(list(range(c.cfg.n_nodes)))
-        c.start_trainers(0, Restore())
-        t0 = time.monotonic()
-        while c.last_step(0) < after_steps:
-            if time.monotonic() - t0 > timeout:
-                raise TimeoutError(f"trainers logged no step {after_steps} in {timeout:.0f} s; see {c.run_dir}")
-            time.sleep(0.05)
-        pids = [p.pid for p in c.trainers.values()]
-        c.kill_trainers()
-        alive = c.smps_alive()
-        held = {r: sorted(c.valid_steps(r)) for r in range(c.cfg.world)}
-    return {"trainers_killed": pids, "smps_alive": alive, "valid_steps": held,
-            "common": sorted(set.intersection(*(set(v) for v in held.values())))}

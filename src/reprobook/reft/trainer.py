@@ -10,6 +10,17 @@ updates the parameters it owns and broadcasts them), then start copying this ran
 parameters, their Adam m, v, step, the scheduler, the RNG states, the data cursor) into its
 shared-memory slot on a background thread, overlapping the next forward/backward. Parameters and
 optimizer state do not change until the next step, so the copy sees a consistent state.
+
+Faults happen at defined points, so that where a recovery comes from does not depend on timing: a
+``kill`` fault at step S is taken after the backward pass of iteration S, once every rank has waited
+for its snapshot of step S - 1 and passed a barrier (so that snapshot is committed everywhere); a
+``torn`` fault dies half-way through copying the snapshot of step S. A watchdog thread ends the
+trainer if the launcher that started it dies (the trainers run in their own sessions, so nothing else
+would stop them).
+
+``cycle_methods`` (the overhead experiment) alternates what happens after each step in blocks of
+``cycle`` iterations within one job — nothing, a REFT snapshot, a blocking checkpoint — so the
+methods are compared in the same processes, interleaved, rather than in separate launches.
 """
 
 from __future__ import annotations
@@ -37,9 +48,11 @@ from .baselines import throttled_save
 from .state import bytes_tensor, from_bytes_tensor, layout, pack_into, rng_state, set_rng_state, unpack
 
 SELF_KILL = signal.SIGKILL
+LAUNCHER_ENV = "REPROBOOK_REFT_LAUNCHER"  # the launcher's pid: the trainer's watchdog follows it
 
 
 def lr_lambda(warmup: int, steps: int):
+    """The learning-rate factor per step: linear warm-up, then cosine decay to 10 %."""
     def f(step: int) -> float:  # linear warm-up, then cosine decay to 10 %
         if step < warmup:
             return (step + 1) / warmup
@@ -49,6 +62,7 @@ def lr_lambda(warmup: int, steps: int):
 
 
 class Trainer:
+    """One rank's training state (DDP model, ZeRO optimizer, scheduler) and its snapshots."""
     def __init__(self, cfg: RunConfig, rank: int):
         self.cfg, self.rank = cfg, rank
         self.dev = torch.device(cfg.device if cfg.device == "cpu" else f"cuda:{rank % torch.cuda.device_count()}")
@@ -67,10 +81,14 @@ class Trainer:
         self.params = dict(self.model.named_parameters())
         torch.manual_seed(derive_seed(cfg.seed, "rank", rank))  # dropout differs per rank
         self.copy_thread: threading.Thread | None = None
-        self.slots = [S.Slot(cfg.rank_slot(rank, i)) for i in (0, 1)] if cfg.snap_every else []
+        snaps = cfg.snap_every or "reft" in cfg.cycle_methods
+        self.slots = [S.Slot(cfg.rank_slot(rank, i)) for i in (0, 1)] if snaps else []
         self.wait_s = 0.0
         self.copy_s = 0.0
-        self.staging: dict[str, torch.Tensor] = {}  # pinned host buffers (CUDA only)
+        # CUDA only: pinned host buffers, allocated (and registered with the driver) at the first
+        # snapshot and reused, and one copy stream for every snapshot
+        self.staging: dict[str, torch.Tensor] = {}
+        self.stream = torch.cuda.Stream(self.dev) if self.dev.type == "cuda" else None
 
     # -- the shard --------------------------------------------------------------------------
     def shard(self, done: int) -> dict[str, torch.Tensor]:
@@ -110,12 +128,14 @@ class Trainer:
 
     # -- REFT snapshot ----------------------------------------------------------------------
     def snapshot_async(self, done: int) -> None:
+        """Start copying the shard of step ``done`` into its slot on a background thread (device
+        tensors first go to pinned staging buffers on the copy stream)."""
         shard = self.shard(done)
-        slot = self.slots[S.slot_index(done, self.cfg.snap_every)]
+        slot = self.slots[S.slot_index(done, self.cfg.slot_every)]
         torn = any(f.kind == "torn" and f.rank == self.rank and f.step == done and f.attempt == self.cfg.attempt
                    for f in self.cfg.faults)
-        if self.dev.type == "cuda":  # device -> pinned host copies on a side stream
-            stream = torch.cuda.Stream(self.dev)
+        if self.stream is not None:  # device -> pinned host copies on the copy stream
+            stream = self.stream
             stream.wait_stream(torch.cuda.current_stream(self.dev))
             with torch.cuda.stream(stream):
                 for k, v in list(shard.items()):
@@ -134,19 +154,18 @@ class Trainer:
             if event is not None:
                 event.synchronize()
             specs = layout(shard)
-            buf = slot.begin(specs)
             if torn:  # die half-way through the copy: the slot stays uncommitted
-                half = len(specs) // 2
-                pack_into(buf, shard, specs[:half])
+                buf = slot.begin(specs)
+                pack_into(buf, shard, specs[:len(specs) // 2])
                 os.kill(os.getpid(), SELF_KILL)
-            pack_into(buf, shard, specs)
-            slot.commit(done, len(buf))
+            slot.write(done, shard, specs)
             self.copy_s = time.perf_counter() - t
 
         self.copy_thread = threading.Thread(target=copy, daemon=True)
         self.copy_thread.start()
 
     def wait_snapshot(self) -> None:
+        """Block until the running snapshot copy (if any) has committed; the time is counted."""
         if self.copy_thread is not None:
             t = time.perf_counter()
             self.copy_thread.join()
@@ -155,6 +174,8 @@ class Trainer:
 
     # -- persistent checkpoint (the fallback, and a baseline) --------------------------------
     def checkpoint(self, done: int) -> None:
+        """A blocking persistent checkpoint of every rank's shard at the emulated bandwidth, made
+        safe for recovery by a ``COMMIT`` file once every rank has written."""
         d = Path(self.cfg.ckpt_dir) / f"step-{done:08d}"
         d.mkdir(parents=True, exist_ok=True)
         throttled_save({k: v.cpu() for k, v in self.shard(done).items()}, d / f"rank-{self.rank}.pt",
@@ -178,11 +199,12 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
 
     def restore(self) -> int:
+        """Load the state the launcher chose (``cfg.restore``); returns the step to continue from."""
         r = self.cfg.restore
         if r.kind == "none":
             return 0
         if r.kind == "reft":
-            with S.Slot(self.cfg.rank_slot(self.rank, S.slot_index(r.step, self.cfg.snap_every))) as slot:
+            with S.Slot(self.cfg.rank_slot(self.rank, S.slot_index(r.step, self.cfg.slot_every))) as slot:
                 info = slot.info(verify=True)
                 if info is None or info.step != r.step:
                     raise S.SlotError(f"rank {self.rank}: slot for step {r.step} is not valid")
@@ -198,35 +220,65 @@ class Trainer:
         return step
 
     # -- the loop -----------------------------------------------------------------------------
+    def _fault_point(self, done: int) -> None:
+        """A ``kill`` or ``hold`` fault at ``done``: every rank waits for its previous snapshot and
+        meets at a barrier; then the faulted rank(s) die (rank -1: all of them), or, for ``hold``,
+        every rank waits to be killed by the launcher's node loss (rank 0 says where it holds)."""
+        cfg = self.cfg
+        now = [f for f in cfg.faults if f.kind in ("kill", "hold") and f.step == done
+               and f.attempt == cfg.attempt]
+        if not now:
+            return
+        self.wait_snapshot()
+        dist.barrier()
+        if any(f.kind == "kill" and f.rank in (self.rank, -1) for f in now):
+            os.kill(os.getpid(), SELF_KILL)  # mid-iteration: gradients computed, step not taken
+        if any(f.kind == "hold" for f in now):
+            if self.rank == 0:
+                (Path(cfg.run_dir) / hold_file(cfg.attempt, done)).write_text(str(done))
+            while True:  # the launcher kills this process
+                time.sleep(1.0)
+
+    def method(self, done: int) -> str:
+        """What follows step ``done``: from the overhead cycle, else from the run's settings."""
+        cfg = self.cfg
+        if cfg.cycle_methods:
+            block = cfg.cycle_block(done)
+            return "none" if block is None else cfg.cycle_methods[block % len(cfg.cycle_methods)]
+        if cfg.snap_every and done % cfg.snap_every == 0:
+            return "reft"
+        return "none"
+
     def train(self, log: Path) -> None:
+        """Train from the restored step to ``cfg.steps``, snapshotting and checkpointing as set;
+        rank 0 logs one JSON line per step (loss, times, what followed the step)."""
         cfg = self.cfg
         start = self.restore()
         world = dist.get_world_size()
         t0 = time.perf_counter()
         f = open(log, "a") if self.rank == 0 else None
         for step in range(start, cfg.steps):
+            done = step + 1
             x, y = batch(step, self.rank, cfg.batch_size, cfg.gpt.seq_len, cfg.seed)
             loss = self.ddp(x.to(self.dev), y.to(self.dev))
             loss.backward()
-            if any(fl.kind == "kill" and fl.rank == self.rank and fl.step == step + 1 and fl.attempt == cfg.attempt
-                   for fl in cfg.faults):
-                os.kill(os.getpid(), SELF_KILL)  # mid-iteration: gradients computed, step not taken
+            self._fault_point(done)
             self.wait_snapshot()
             self.opt.step()
             self.sched.step()
             self.opt.zero_grad(set_to_none=True)
-            done = step + 1
             mean = loss.detach().clone()
             dist.all_reduce(mean)
-            if cfg.snap_every and done % cfg.snap_every == 0:
+            what = self.method(done)
+            if what == "reft":
                 self.snapshot_async(done)
-            if cfg.ckpt_every and done % cfg.ckpt_every == 0:
+            if what == "ckpt" or (cfg.ckpt_every and done % cfg.ckpt_every == 0):
                 self.wait_snapshot()
                 self.checkpoint(done)
             if f is not None:
                 f.write(json.dumps({"attempt": cfg.attempt, "step": done, "loss": float(mean) / world,
                                     "t": time.perf_counter() - t0, "wait": self.wait_s,
-                                    "copy": self.copy_s}) + "\n")
+                                    "copy": self.copy_s, "after": what}) + "\n")
                 f.flush()
         self.wait_snapshot()
         if self.rank == 0:
@@ -239,9 +291,28 @@ class Trainer:
             f.close()
 
 
+def hold_file(attempt: int, step: int) -> str:
+    """The file rank 0 writes when every rank holds at ``step`` (a node loss is due)."""
+    return f"hold-{attempt}-{step}"
+
+
+def watch_launcher(launcher: int, every_s: float = 0.2) -> None:
+    """End this process if the launcher that started it is gone (its parent changes)."""
+    def loop() -> None:
+        while True:
+            if os.getppid() != launcher:
+                os._exit(3)
+            time.sleep(every_s)
+
+    threading.Thread(target=loop, daemon=True, name="launcher-watchdog").start()
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one rank: ``python -m reprobook.reft.trainer <config.json>`` with torchrun's variables."""
     argv = sys.argv[1:] if argv is None else argv
     cfg = RunConfig.load(argv[0])
+    if os.environ.get(LAUNCHER_ENV):
+        watch_launcher(int(os.environ[LAUNCHER_ENV]))
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     if world != cfg.world:
         raise SystemExit(f"WORLD_SIZE={world} but the config describes {cfg.world} ranks")
