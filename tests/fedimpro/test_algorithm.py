@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from reprobook.fedimpro import features as fe
 from reprobook.fedimpro import metrics, model as mo, partition as pa
-from reprobook.fedimpro.federation import weighted_average
-from reprobook.fedimpro.methods import ImproConfig, code_fake_weight, fedimpro_loss
+from reprobook.fedimpro.federation import Server, normalized_average, weighted_average
+from reprobook.fedimpro.methods import ImproConfig, code_fake_weight, fedimpro_loss, fednova_norm
 
 
 # ---- partition ---------------------------------------------------------------------------------
@@ -29,6 +29,18 @@ def test_partition_disjoint_covering_min_size_and_seeded():
     assert all(np.array_equal(a, b) for a, b in zip(parts, again))
     other = pa.dirichlet_partition(y, 10, 0.1, seed=4)
     assert not all(np.array_equal(a, b) for a, b in zip(parts, other))
+
+
+def test_self_balancing_caps_client_sizes_as_the_official_code():
+    """A client at >= N/M samples receives none of the next class, so no client ends above
+    N/M + the largest class; without the rule some do; and the draw count is reported."""
+    y = labels(100)
+    cap = len(y) / 10 + 100
+    for s in range(10):
+        parts, tries = pa.dirichlet_draw(y, 10, 0.05, seed=s, self_balancing=True)
+        assert max(len(p) for p in parts) <= cap and tries >= 1
+    plain = [max(len(p) for p in pa.dirichlet_partition(y, 10, 0.05, seed=s)) for s in range(10)]
+    assert max(plain) > cap
 
 
 def test_label_entropy_falls_with_concentration():
@@ -62,6 +74,27 @@ def test_fedavg_is_the_weighted_mean_and_ignores_order():
     perm = [2, 0, 3, 1]
     avg2 = weighted_average([states[i] for i in perm], [weights[i] for i in perm])
     torch.testing.assert_close(avg["w"], avg2["w"], rtol=0, atol=1e-7)
+
+
+def test_fednova_normalised_averaging_by_hand():
+    """x <- x - tau_eff sum_i p_i (x - y_i) / tau_i (plain SGD: ||a_i||_1 = tau_i)."""
+    x = {"w": torch.tensor([1.0, 2.0]), "bn": torch.tensor([0.0])}
+    ys = [{"w": torch.tensor([0.0, 2.0]), "bn": torch.tensor([1.0])},
+          {"w": torch.tensor([1.0, -2.0]), "bn": torch.tensor([3.0])}]
+    n, tau = [100.0, 300.0], [2, 10]
+    out = normalized_average(x, ys, n, tau, ["w"])
+    p = [0.25, 0.75]
+    tau_eff = 0.25 * 2 + 0.75 * 10  # 8
+    d = [(1.0 - 0.0) / 2 * p[0] + (1.0 - 1.0) / 10 * p[1], (2 - 2) / 2 * p[0] + (2 + 2) / 10 * p[1]]
+    torch.testing.assert_close(out["w"], torch.tensor([1.0 - tau_eff * d[0], 2.0 - tau_eff * d[1]]))
+    torch.testing.assert_close(out["bn"], torch.tensor([0.25 * 1 + 0.75 * 3]))  # buffers: FedAvg
+    same = normalized_average(x, ys, n, [5, 5], ["w"])  # equal steps: FedAvg
+    torch.testing.assert_close(same["w"], weighted_average(ys, n)["w"])
+    assert fednova_norm(4, 0.0) == 4.0
+    rho = 0.9
+    assert fednova_norm(4, rho) == pytest.approx(sum((1 - rho ** (4 - k)) / (1 - rho) for k in range(4)))
+    with pytest.raises(ValueError, match="step counts"):
+        normalized_average(x, ys, n, [1], ["w"])
 
 
 def test_pooled_variance_equals_variance_of_concatenated_data():
@@ -108,15 +141,92 @@ def test_estimator_converges_to_true_moments_and_keeps_absent_classes():
 
 
 def test_code_compat_estimator_overwrites_with_latest_batch_and_caps_sigma():
-    init = fe.FeatureDistribution.empty(2, 2)
+    init = fe.FeatureDistribution.unknown(2, 2)
     est = fe.FeatureEstimator(init, momentum=0.9, code_compat=True)
     h = torch.tensor([[0.0, 0.0], [2.0, 0.1], [10.0, 10.0]])
     y = torch.tensor([0, 0, 1])
     est.update(h, y)
     torch.testing.assert_close(est.mu[0], torch.tensor([1.0, 0.05]))
-    torch.testing.assert_close(est.var[0].sqrt(), torch.tensor([0.1, 0.05]))  # std 1.0 capped at 0.1
+    # unbiased std (sqrt 2, 0.0707): the first is capped at 0.1
+    torch.testing.assert_close(est.var[0].sqrt(), torch.tensor([0.1, 0.1 / 2 ** 0.5]))
     torch.testing.assert_close(est.mu[1], torch.tensor([10.0, 10.0]))
     assert code_fake_weight(1000) == 2.0  # uncapped ramp
+
+
+def test_a_class_without_estimate_starts_from_its_first_batch_not_a_placeholder():
+    est = fe.FeatureEstimator(fe.FeatureDistribution.unknown(3, 2), momentum=0.9)
+    h = torch.tensor([[1.0, 2.0], [3.0, 2.0], [5.0, 5.0]])
+    est.update(h, torch.tensor([0, 0, 1]))
+    torch.testing.assert_close(est.mu[0], torch.tensor([2.0, 2.0]))  # not 0.1 x the mean
+    torch.testing.assert_close(est.var[0], torch.tensor([2.0, 0.0]))  # unbiased
+    est.update(torch.tensor([[4.0, 2.0], [6.0, 2.0]]), torch.tensor([0, 0]))
+    torch.testing.assert_close(est.mu[0], torch.tensor([0.9 * 2 + 0.1 * 5, 2.0]))  # then Eq. 6
+    assert est.distribution().seen.tolist() == [True, True, False]
+
+
+def test_singleton_class_gets_the_pooled_within_class_variance_not_zero():
+    g = torch.Generator().manual_seed(4)
+    h = torch.randn(9, 3, generator=g, dtype=torch.float64)
+    y = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2])  # class 2 appears once
+    count, mean, var = fe.class_moments(h, y, 4)
+    assert count.tolist() == [4, 4, 1, 0]
+    torch.testing.assert_close(var[0], h[:4].var(0, unbiased=True))
+    pooled = (3 * h[:4].var(0) + 3 * h[4:8].var(0)) / 6
+    torch.testing.assert_close(var[2], pooled)
+    assert (var[2] > 0).all()
+    _, _, v = fe.class_moments(h[[0, 4, 8]], torch.tensor([0, 1, 2]), 3)  # all singletons
+    torch.testing.assert_close(v[0], h[[0, 4, 8]].var(0, unbiased=True))
+
+
+def test_round_one_aggregation_uses_only_the_classes_each_client_saw():
+    """No shared distribution yet: a class is averaged over the clients that saw it (weights:
+    their sample counts), placeholders of the others never enter, a class nobody saw stays
+    unknown and is never sampled."""
+    a = fe.FeatureDistribution(torch.tensor([[1.0], [2.0], [99.0]]), torch.tensor([[1.0], [1.0], [99.0]]),
+                               torch.tensor([True, True, False]))
+    b = fe.FeatureDistribution(torch.tensor([[99.0], [5.0], [99.0]]), torch.tensor([[99.0], [4.0], [99.0]]),
+                               torch.tensor([False, True, False]))
+    g = fe.aggregate_distributions([a, b], [100.0, 300.0], None, momentum=0.5)
+    torch.testing.assert_close(g.mu[:2], torch.tensor([[1.0], [0.25 * 2 + 0.75 * 5]]))
+    torch.testing.assert_close(g.var[:2], torch.tensor([[1.0], [0.25 * 1 + 0.75 * 4]]))
+    assert g.seen.tolist() == [True, True, False]
+    _, ys = fe.sample_features(g, 1000, torch.Generator().manual_seed(0))
+    assert set(ys.tolist()) == {0, 1}
+    # round 2, the paper's Eq. 7: known classes by sample count over every upload (a client that
+    # did not see class 0 uploads the broadcast value), a newly seen class by presence
+    a2 = fe.FeatureDistribution(torch.tensor([[3.0], [2.0], [7.0]]), torch.ones(3, 1),
+                                torch.tensor([True, False, True]))
+    b2 = fe.FeatureDistribution(torch.tensor([[1.0], [4.0], [0.0]]), torch.ones(3, 1),
+                                torch.tensor([False, True, False]))
+    g2 = fe.aggregate_distributions([a2, b2], [100.0, 300.0], g, momentum=0.0)
+    torch.testing.assert_close(g2.mu, torch.tensor([[0.25 * 3 + 0.75 * 1], [0.25 * 2 + 0.75 * 4], [7.0]]))
+    assert g2.seen.all()
+
+
+def test_server_round_one_holds_no_placeholder():
+    """End to end: two clients that see disjoint classes; after the first aggregation every class
+    mean is the mean of real features of clients holding it."""
+    from reprobook.fedimpro.federation import FedConfig, run_client
+
+    torch.manual_seed(0)
+    m = mo.small_cnn((1, 14, 14), 10, 1, 4, 16)
+    cfg = FedConfig(method="fedimpro", rounds=1, batch_size=64, lr=1e-9, weight_decay=0.0)
+    server = Server(m, cfg, 2)
+    bc = server.broadcast()
+    g = torch.Generator().manual_seed(1)
+    xs = [torch.randn(40, 1, 14, 14, generator=g) for _ in range(2)]
+    ys = [torch.tensor([0, 1] * 20), torch.tensor([1, 2] * 20)]
+    res = [run_client(m, bc, x, y, cfg, seed=0, client=i, n_classes=10) for i, (x, y) in
+           enumerate(zip(xs, ys))]
+    server.aggregate(res)
+    m.load_state_dict(bc.model)
+    with torch.no_grad():
+        h = [m.low(x) for x in xs]
+    torch.testing.assert_close(server.dist.mu[0], h[0][ys[0] == 0].mean(0), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(server.dist.mu[2], h[1][ys[1] == 2].mean(0), atol=1e-5, rtol=1e-4)
+    both = 0.5 * h[0][ys[0] == 1].mean(0) + 0.5 * h[1][ys[1] == 1].mean(0)
+    torch.testing.assert_close(server.dist.mu[1], both, atol=1e-5, rtol=1e-4)
+    assert server.dist.seen.tolist() == [True, True, True] + [False] * 7
 
 
 def test_sampler_is_class_balanced_detached_with_right_moments():
@@ -199,16 +309,73 @@ def test_gradient_dissimilarity_splits_into_blocks_and_vanishes_for_identical_cl
 
 def test_shared_sampled_features_scale_high_level_dissimilarity_by_a_quarter():
     """Thm 4.2's N^2 / (N + N_hat)^2 with N_hat = N: exact when every client draws the same
-    sampled features (equal client sizes)."""
+    sampled features (equal client sizes), for the mean over N + N_hat features."""
     torch.manual_seed(0)
     m = mo.small_cnn((1, 14, 14), 10, 2, 4, 16)
     xs, ys = clients(n=32)
     dist = fe.FeatureDistribution(torch.randn(10, m.feature_dim).abs(), torch.rand(10, m.feature_dim))
     shared = fe.sample_features(dist, 32, torch.Generator().manual_seed(9))
-    real = [metrics.client_gradient(m, x, y)[1] for x, y in zip(xs, ys)]
-    mixed = [metrics.client_gradient(m, x, y, shared=shared)[1] for x, y in zip(xs, ys)]
+    real = [metrics.client_gradient(m, x, y, batch_size=8) for x, y in zip(xs, ys)]
+    mixed = [metrics.client_gradient(m, x, y, "impro-mean", shared=shared, batch_size=8)
+             for x, y in zip(xs, ys)]
     w = [1.0] * len(xs)
-    assert metrics.dissimilarity(mixed, w) / metrics.dissimilarity(real, w) == pytest.approx(0.25, rel=1e-6)
+    for block in (0, 1):  # low: the sampled features send no gradient there; high: Thm 4.2
+        ratio = metrics.dissimilarity([g[block] for g in mixed], w) / metrics.dissimilarity(
+            [g[block] for g in real], w)
+        assert ratio == pytest.approx(0.25, rel=1e-6)
+
+
+def test_batched_gradient_equals_the_full_batch_gradient():
+    torch.manual_seed(0)
+    m = mo.small_cnn((1, 14, 14), 10, 2, 4, 16).double()  # float64: only the batching differs
+    x, y = torch.randn(37, 1, 14, 14, dtype=torch.float64), torch.randint(0, 10, (37,))
+    full = metrics.client_gradient(m, x, y, batch_size=1000)
+    for b in (1, 5, 16):
+        for a, c in zip(metrics.client_gradient(m, x, y, batch_size=b), full):
+            torch.testing.assert_close(a, c, rtol=1e-9, atol=1e-9)
+
+
+def test_impro_objective_is_the_gradient_of_the_training_loss():
+    """One batch: the measured FedImpro gradient is the autograd gradient of fedimpro_loss with
+    the same sampled features (same generator stream)."""
+    torch.manual_seed(0)
+    m = mo.small_cnn((1, 14, 14), 10, 2, 4, 16)
+    dist = fe.FeatureDistribution(torch.rand(10, m.feature_dim), torch.rand(10, m.feature_dim))
+    x, y = torch.randn(12, 1, 14, 14), torch.randint(0, 10, (12,))
+    low, high = metrics.client_gradient(m, x, y, "impro", dist, batch_size=12,
+                                        generator=torch.Generator().manual_seed(3))
+    loss, _ = fedimpro_loss(m, x, y, dist, ImproConfig(), 5, torch.Generator().manual_seed(3))
+    g = torch.autograd.grad(loss, list(m.parameters()))
+    names = m.low_parameter_names()
+    ref_low = torch.cat([t.reshape(-1) for (n, _), t in zip(m.named_parameters(), g) if n in names])
+    ref_high = torch.cat([t.reshape(-1) for (n, _), t in zip(m.named_parameters(), g)
+                          if n not in names])
+    torch.testing.assert_close(low, ref_low.double(), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(high, ref_high.double(), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="objective"):
+        metrics.client_gradient(m, x, y, "fake")
+    with pytest.raises(ValueError, match="needs the shared"):
+        metrics.client_gradient(m, x, y, "impro")
+
+
+def test_relative_w2_is_zero_for_identical_clients_and_ignores_feature_scale():
+    torch.manual_seed(0)
+    m = mo.small_cnn((1, 14, 14), 10, 1, 4, 16)
+    g = torch.Generator().manual_seed(2)
+    xs = [torch.randn(60, 1, 14, 14, generator=g) for _ in range(3)]
+    ys = [torch.arange(60) % 3 for _ in range(3)]
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    out = metrics.conditional_wasserstein(m, state, xs, ys, 10)
+    assert len(out["pairs"]) == 3 * 3 and all(p["w2"] > 0 for p in out["pairs"])
+    same = metrics.conditional_wasserstein(m, state, [xs[0]] * 3, [ys[0]] * 3, 10)
+    assert all(p["w2"] == pytest.approx(0.0, abs=1e-12) for p in same["pairs"])
+    scaled = dict(state)  # conv -> ReLU -> max-pool is positively homogeneous: features x 3
+    scaled["blocks.0.0.weight"] = 3 * state["blocks.0.0.weight"]
+    scaled["blocks.0.0.bias"] = 3 * state["blocks.0.0.bias"]
+    out3 = metrics.conditional_wasserstein(m, scaled, xs, ys, 10)
+    assert out3["scale"] == pytest.approx(3 * out["scale"], rel=1e-6)
+    for a, b in zip(out["pairs"], out3["pairs"]):
+        assert a["w2"] == pytest.approx(b["w2"], rel=1e-6)
 
 
 def test_weight_divergence_is_zero_for_identical_clients():

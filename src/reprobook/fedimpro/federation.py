@@ -4,8 +4,9 @@ One round r (paper: FedAvg's protocol, FedImpro adds the shared H):
 1. the server samples K of M clients (seeded) and broadcasts the global model (+ SCAFFOLD's c,
    + FedImpro's H);
 2. each sampled client runs :func:`run_client` — E local epochs of SGD on its own data;
-3. the server averages the models weighted by client sample counts (FedAvg), updates c (SCAFFOLD)
-   or H (FedImpro, :func:`reprobook.fedimpro.features.aggregate_distributions`).
+3. the server averages the models weighted by client sample counts (FedAvg; FedNova averages the
+   updates normalised by each client's number of local steps, :func:`normalized_average`),
+   updates c (SCAFFOLD) or H (FedImpro, :func:`reprobook.fedimpro.features.aggregate_distributions`).
 
 :class:`Server` and :func:`run_client` are plain functions of tensors, so the same code runs here
 (:func:`run_federation`) and inside Flower (:mod:`reprobook.fedimpro.flower`).
@@ -34,7 +35,7 @@ from . import metrics
 from .data import ImageData, random_crop_flip
 from .features import (FeatureDistribution, FeatureEstimator, add_upload_noise,
                        aggregate_distributions)
-from .methods import METHODS, ImproConfig, fedimpro_loss, prox_term
+from .methods import METHODS, ImproConfig, fake_weight, fedimpro_loss, fednova_norm, prox_term
 from .model import SplitModel
 
 State = dict[str, torch.Tensor]
@@ -56,12 +57,14 @@ class FedConfig:
     impro: ImproConfig = field(default_factory=ImproConfig)
     eval_every: int = 1
     measure_every: int = 0  # gradient dissimilarity over all clients every k rounds (0: never)
+    measure_batch: int = 128  # mini-batch of the gradient-dissimilarity pass (bounded memory)
     augment: bool = False  # random crop + flip per batch (the CIFAR recipe; gpu-1x)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; expected one of {METHODS}")
-        for name in ("rounds", "clients_per_round", "epochs", "batch_size", "eval_every"):
+        for name in ("rounds", "clients_per_round", "epochs", "batch_size", "eval_every",
+                     "measure_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
@@ -93,7 +96,8 @@ class ClientResult:
 
 
 def weighted_average(states: list[State], weights: list[float]) -> State:
-    """FedAvg: sum_m (n_m / n) w_m for every floating tensor; integer buffers from the first."""
+    """FedAvg: sum_m (n_m / n) w_m for every floating tensor; integer buffers from the first.
+    (Ignores client order up to float rounding: accumulation is in float64.)"""
     if not states or len(states) != len(weights):
         raise ValueError(f"need one weight per state, got {len(states)} and {len(weights)}")
     total = float(sum(weights))
@@ -108,6 +112,27 @@ def weighted_average(states: list[State], weights: list[float]) -> State:
             out[key] = acc.to(states[0][key].dtype)
         else:
             out[key] = states[0][key].clone()
+    return out
+
+
+def normalized_average(global_state: State, states: list[State], weights: list[float],
+                       steps: list[int], param_names: list[str], momentum: float = 0.0) -> State:
+    """FedNova (Wang et al. 2020, Eq. 6-7): x <- x - tau_eff sum_i p_i (x - y_i) / ||a_i||_1, with
+    p_i = n_i / n, ||a_i||_1 = :func:`fednova_norm` of client i's local steps and
+    tau_eff = sum_i p_i ||a_i||_1, for the parameters; buffers (BatchNorm statistics) are averaged
+    as in FedAvg. With equal step counts it is FedAvg."""
+    if not states or not len(states) == len(weights) == len(steps):
+        raise ValueError(f"need one weight and step count per state, got {len(states)} states, "
+                         f"{len(weights)} weights, {len(steps)} step counts")
+    out = weighted_average(states, weights)
+    total = float(sum(weights))
+    p = [w / total for w in weights]
+    norms = [fednova_norm(int(t), momentum) for t in steps]
+    tau_eff = sum(pi * a for pi, a in zip(p, norms))
+    for key in param_names:
+        x = global_state[key].double()
+        d = sum(pi * (x - s[key].double()) / a for pi, s, a in zip(p, states, norms))
+        out[key] = (x - tau_eff * d).to(global_state[key].dtype)
     return out
 
 
@@ -144,11 +169,12 @@ def run_client(model: SplitModel, bc: Broadcast, x: torch.Tensor, y: torch.Tenso
     opt = torch.optim.SGD(params.values(), lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)
     anchor = {k: v.detach().clone() for k, v in params.items()} if cfg.method == "fedprox" else None
-    use_dist = (cfg.method == "fedimpro" and dist is not None
+    use_dist = (cfg.method == "fedimpro" and dist is not None and bool(dist.known.any())
                 and bc.round > cfg.impro.warmup_rounds)
     estimator = None
     if cfg.method == "fedimpro":
-        init = dist if dist is not None else FeatureDistribution.empty(n_classes, model.feature_dim, dev)
+        init = (dist if dist is not None
+                else FeatureDistribution.unknown(n_classes, model.feature_dim, dev))
         estimator = FeatureEstimator(init, cfg.impro.est_momentum, cfg.impro.code_compat)
     steps, loss_sum = 0, torch.zeros((), dtype=torch.float64, device=dev)
     for _ in range(cfg.epochs):
@@ -215,7 +241,12 @@ class Server:
         self.round += 1
         results = sorted(results, key=lambda r: r.client)  # aggregation ignores arrival order
         weights = [float(r.n) for r in results]
-        new_state = weighted_average([r.model for r in results], weights)
+        if self.cfg.method == "fednova":
+            new_state = normalized_average(self.model_state, [r.model for r in results], weights,
+                                           [r.steps for r in results], self.param_names,
+                                           self.cfg.momentum)
+        else:
+            new_state = weighted_average([r.model for r in results], weights)
         div = metrics.weight_divergence(new_state, [r.model for r in results], self.param_names)
         layer = metrics.layerwise_divergence(new_state, [r.model for r in results], self.param_names)
         self.model_state = new_state
@@ -240,6 +271,18 @@ def sample_clients(seed: int, round_: int, n_clients: int, k: int) -> list[int]:
         raise ValueError(f"clients_per_round ({k}) exceeds the number of clients ({n_clients})")
     rng = np.random.default_rng(derive_seed(seed, "sample", round_))
     return sorted(int(i) for i in rng.choice(n_clients, size=k, replace=False))
+
+
+def measure(model: SplitModel, state: State, xs: list[torch.Tensor], ys: list[torch.Tensor],
+            dist: FeatureDistribution | None, cfg: FedConfig, round_: int,
+            seed: int) -> dict[str, float]:
+    """The round's gradient dissimilarity (:func:`metrics.dissimilarity_row`): the real-data
+    objective for every method; FedImpro's training loss and Thm 4.2's objective once H exists."""
+    objectives = metrics.OBJECTIVES if cfg.method == "fedimpro" else ("real",)
+    return metrics.dissimilarity_row(model, state, xs, ys, dist, objectives=objectives,
+                                     ratio=cfg.impro.feature_ratio,
+                                     fake_weight=fake_weight(cfg.impro, round_),
+                                     batch_size=cfg.measure_batch, seed=seed)
 
 
 @torch.no_grad()
@@ -296,9 +339,9 @@ def run_federation(data: ImageData, parts: list[np.ndarray], cfg: FedConfig,
             results.append(res)
         row: dict[str, float] = {"round": r, "train_loss": float(np.mean([x.loss for x in results]))}
         row.update(server.aggregate(results))
-        if cfg.measure_every and (r % cfg.measure_every == 0 or r == 1):
-            row.update(metrics.dissimilarity_row(model, server.model_state, xs, ys, server.dist, cfg,
-                                                 seed=derive_seed(seed, "gd", r)))
+        if cfg.measure_every and (r % cfg.measure_every == 0 or r in (1, cfg.rounds)):
+            row.update(measure(model, server.model_state, xs, ys, server.dist, cfg, r,
+                               seed=derive_seed(seed, "gd", r)))
         if r % cfg.eval_every == 0 or r == cfg.rounds:
             row["test_acc"], row["test_loss"] = evaluate(model, server.model_state, x_test, y_test)
         history.append(row)

@@ -1,7 +1,8 @@
 """FedImpro on a real federation: a Flower (``flwr`` >= 1.42, Message API) Strategy and ClientApp.
 
 The strategy wraps :class:`reprobook.fedimpro.federation.Server` (FedAvg of the model weighted by
-sample counts, plus FedImpro's shared H, paper Eq. 7) and the ClientApp wraps
+sample counts, FedNova's normalised averaging from the clients' step counts, FedImpro's shared H,
+paper Eq. 7) and the ClientApp wraps
 :func:`reprobook.fedimpro.federation.run_client`, so Flower runs exactly the algorithm the notebooks
 run in-process. The run's setup (data, partition, model) and :class:`FedConfig` travel as JSON in the
 train config; each client loads its own partition (``node_config["partition-id"]``).
@@ -25,6 +26,8 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
+
+from reprobook.core.seeds import derive_seed
 
 from .experiments import Setup, cached_data, partition_for
 from .features import FeatureDistribution
@@ -94,14 +97,15 @@ def train(msg: Message, context: Context) -> Message:
                      n_classes=data.n_classes)
     content = RecordDict({"arrays": to_record(res.model),
                           "metrics": MetricRecord({"num-examples": res.n, "partition-id": pid,
-                                                   "train-loss": res.loss})})
+                                                   "train-loss": res.loss, "steps": res.steps})})
     if res.dist is not None:
         content["dist"] = dist_to_record(res.dist)
     return Message(content=content, reply_to=msg)
 
 
 class FedImproStrategy(FedAvg):
-    """FedAvg (Flower) + FedImpro's shared feature distribution, through :class:`Server`."""
+    """Flower's FedAvg strategy with the book's server step (:class:`Server`): FedAvg, FedProx,
+    FedNova and FedImpro (its shared feature distribution travels beside the model)."""
 
     def __init__(self, server: Server, **kwargs: Any):
         super().__init__(**kwargs)
@@ -130,6 +134,7 @@ class FedImproStrategy(FedAvg):
             results.append(ClientResult(
                 client=int(met["partition-id"]), n=int(met["num-examples"]),
                 model=from_record(m.content["arrays"]), loss=float(met["train-loss"]),
+                steps=int(met["steps"]),
                 dist=dist_from_record(m.content["dist"]) if "dist" in m.content else None))
         row = self.server.aggregate(results)
         self.history.append({"round": server_round, "weight_divergence": row["weight_divergence"]})
@@ -142,14 +147,12 @@ def server_app(setup: Setup, cfg: FedConfig, seed: int, out: dict[str, Any],
     """A ServerApp running ``cfg.rounds`` rounds; the final state and H are put in ``out``."""
     if cfg.method == "scaffold":
         raise ValueError("SCAFFOLD keeps per-client control variates across rounds; the Flower "
-                         "strategy offers fedavg, fedprox and fedimpro")
+                         "strategy offers fedavg, fedprox, fednova and fedimpro")
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         data = cached_data(setup.dataset, setup.side)
-        from reprobook.core.seeds import derive_seed
-
         torch.manual_seed(derive_seed(seed, "init"))  # the same initial model as run_federation
         model = setup.model_fn(data)
         server = Server(model, cfg, setup.n_clients)

@@ -47,10 +47,12 @@ class LocalObjective(pl.LightningModule):
         self.bc, self.cfg, self.generator, self.control = bc, cfg, generator, control
         self.anchor = ({k: v.detach().clone() for k, v in model.named_parameters()}
                        if cfg.method == "fedprox" else None)
-        self.use_dist = cfg.method == "fedimpro" and bc.dist is not None and bc.round > cfg.impro.warmup_rounds
+        self.use_dist = (cfg.method == "fedimpro" and bc.dist is not None
+                         and bool(bc.dist.known.any()) and bc.round > cfg.impro.warmup_rounds)
         self.estimator = None
         if cfg.method == "fedimpro":
-            init = bc.dist if bc.dist is not None else FeatureDistribution.empty(n_classes, model.feature_dim)
+            init = (bc.dist if bc.dist is not None
+                    else FeatureDistribution.unknown(n_classes, model.feature_dim))
             self.estimator = FeatureEstimator(init, cfg.impro.est_momentum, cfg.impro.code_compat)
         self.steps = 0
 

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
-COLORS = {"fedavg": "#4c72b0", "fedprox": "#55a868", "scaffold": "#c44e52", "fedimpro": "#dd8452"}
-NAMES = {"fedavg": "FedAvg", "fedprox": "FedProx", "scaffold": "SCAFFOLD", "fedimpro": "FedImpro"}
+from .paper import NAMES
+
+COLORS = {"fedavg": "#4c72b0", "fedprox": "#55a868", "scaffold": "#c44e52", "fednova": "#8172b3",
+          "fedimpro": "#dd8452"}
+
+
+def _plain_log(ax: plt.Axes) -> None:
+    """Log scale with plain tick labels (1, 2, 5 x 10^k) instead of mantissa notation."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def partition_heatmaps(hists: dict[float, np.ndarray]) -> plt.Figure:
@@ -41,40 +52,76 @@ def accuracy_curves(hist: pd.DataFrame, labels: list[str] | None = None) -> plt.
 
 def dissimilarity_curves(hist: pd.DataFrame) -> plt.Figure:
     """Gradient dissimilarity of the low and high blocks per round (mean over seeds), and the
-    measured high-level ratio FedImpro objective / real-data objective at FedImpro's model."""
+    high-level ratio of Thm 4.2's objective to the real-data one at FedImpro's model."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     d = hist[hist.gd_total_real.notna()]
+    curves = (("fedavg", "real", "-", "FedAvg (its loss: real data)"),
+              ("fedimpro", "real", "--", "FedImpro model, real data only"),
+              ("fedimpro", "impro", "-", "FedImpro (its loss: real + sampled)"))
     for ax, block in zip(axes[:2], ("low", "high")):
-        for lab, col, style, name in (("fedavg", f"gd_{block}_real", "-", "FedAvg"),
-                                      ("fedimpro", f"gd_{block}_real", "--", "FedImpro model, real data only"),
-                                      ("fedimpro", f"gd_{block}_impro", "-", "FedImpro objective")):
+        for lab, obj, style, name in curves:
+            col = f"gd_{block}_{obj}"
+            if col not in d:
+                continue
             s = d[d.label == lab].groupby("round")[col].mean().dropna()
             ax.plot(s.index, s.values, style, color=COLORS[lab], label=name, marker="o", ms=3)
-        ax.set(yscale="log", xlabel="round", title=f"{block}-level block", ylabel="gradient dissimilarity")
-    axes[0].legend(frameon=False, fontsize=8)
-    r = d[d.label == "fedimpro"].dropna(subset=["gd_high_impro"])
-    ratio = (r.gd_high_impro / r.gd_high_real).groupby(r["round"])
-    axes[2].plot(ratio.mean().index, ratio.mean().values, "o-", color=COLORS["fedimpro"], label="measured")
-    axes[2].fill_between(ratio.mean().index, ratio.min().values, ratio.max().values, alpha=0.2,
-                         color=COLORS["fedimpro"])
-    axes[2].axhline(0.25, color="k", ls=":", label="predicted N²/(N+N̂)² = 1/4")
-    top = max(0.5, 1.2 * float(ratio.max().max())) if len(r) else 0.5
-    axes[2].set(xlabel="round", ylabel="D_high(FedImpro) / D_high(real)", ylim=(0, top),
-                title="high-level ratio")
+        _plain_log(ax)
+        ax.set(xlabel="round", title=f"{block}-level block", ylabel="gradient dissimilarity")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, frameon=False,
+               fontsize=8)
+    col = "gd_high_impro-mean"
+    r = d[d.label == "fedimpro"].dropna(subset=[col]) if col in d else d.iloc[:0]
+    top = 0.5
+    if len(r):
+        ratio = (r[col] / r.gd_high_real).groupby(r["round"])
+        m = ratio.mean()
+        axes[2].plot(m.index, m.values, "o-", color=COLORS["fedimpro"], label="measured")
+        axes[2].fill_between(m.index, ratio.min().values, ratio.max().values, alpha=0.2,
+                             color=COLORS["fedimpro"])
+        top = max(0.5, 1.2 * float(ratio.max().max()))
+    axes[2].axhline(0.25, color="k", ls=":", label="N²/(N+N̂)² = 1/4 (shared samples)")
+    axes[2].set(xlabel="round", ylabel="D_high ratio (Thm 4.2 / real)",
+                ylim=(0, top), title="high-level ratio at FedImpro's model")
     axes[2].legend(frameon=False, fontsize=8, loc="lower right")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def trained_pairs(final: pd.DataFrame) -> plt.Figure:
+    """FedAvg against FedImpro per seed at the trained models (a line per seed): the
+    high-level dissimilarity of each method's own loss, on real data, and the relative W2."""
+    panels = (("gd_high_real", "gd_high_impro", "D_high, each method's training loss", True),
+              ("gd_high_real", "gd_high_real", "D_high, real data", True),
+              ("w2", "w2", "mean relative W2 between clients", False))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fa = final[final.label == "fedavg"].set_index("seed")
+    fi = final[final.label == "fedimpro"].set_index("seed")
+    seeds = sorted(set(fa.index) & set(fi.index))
+    for ax, (ca, ci, title, log) in zip(axes, panels):
+        for s in seeds:
+            ax.plot([0, 1], [fa.loc[s, ca], fi.loc[s, ci]], "o-", color="0.5", ms=4, lw=1)
+        ax.set(xticks=[0, 1], xlim=(-0.3, 1.3), title=title)
+        if log:
+            _plain_log(ax)
+        ax.set_xticklabels(["FedAvg", "FedImpro"])
+    axes[0].set_ylabel("trained global model (one line per seed)")
     fig.tight_layout()
     return fig
 
 
 def wasserstein_bars(pairs: pd.DataFrame) -> plt.Figure:
-    """Mean pairwise conditional W2 per class, without and with the shared distribution."""
-    m = pairs.groupby("class")[["without", "with"]].mean()
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    x = np.arange(len(m))
-    ax.bar(x - 0.2, m["without"], 0.4, label="real features only", color="#8c8c8c")
-    ax.bar(x + 0.2, m["with"], 0.4, label="real + shared H", color=COLORS["fedimpro"])
-    ax.set(xticks=x, xticklabels=m.index, xlabel="class", ylabel="mean pairwise W2")
-    ax.legend(frameon=False)
+    """Mean pairwise relative W2 per class: real features under the FedAvg- and the
+    FedImpro-trained low-level model, and what FedImpro's head trains on (real + shared H)."""
+    fa = pairs[pairs.label == "fedavg"].groupby("class")["w2"].mean()
+    fi = pairs[pairs.label == "fedimpro"].groupby("class")[["w2", "w2_mixed"]].mean()
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    x = np.arange(len(fi))
+    ax.bar(x - 0.27, fa.reindex(fi.index), 0.27, label="FedAvg model, real", color=COLORS["fedavg"])
+    ax.bar(x, fi["w2"], 0.27, label="FedImpro model, real", color=COLORS["fedimpro"])
+    ax.bar(x + 0.27, fi["w2_mixed"], 0.27, label="FedImpro model, real + shared H",
+           color=COLORS["fedimpro"], alpha=0.45)
+    ax.set(xticks=x, xticklabels=fi.index, xlabel="class", ylabel="mean pairwise W2 / feature spread")
+    ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -99,22 +146,24 @@ def divergence(hist: pd.DataFrame, layer_cols: list[str]) -> plt.Figure:
     return fig
 
 
-def ablation_bars(summ: pd.DataFrame, groups: dict[str, list[str]], baseline: float | None = None) -> plt.Figure:
-    """Best accuracy per ablation variant (mean over seeds, dots = seeds), one panel per group."""
+def ablation_bars(summ: pd.DataFrame, groups: dict[str, list[str]],
+                  baseline: float | None = None) -> plt.Figure:
+    """Last-rounds accuracy per ablation variant (mean over seeds, dots = seeds), one panel per
+    group; the dashed line is FedAvg."""
     fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 3.6), squeeze=False)
     for ax, (title, labels) in zip(axes[0], groups.items()):
         d = summ[summ.label.isin(labels)]
-        means = d.groupby("label")["best_acc"].mean().reindex(labels)
+        means = d.groupby("label")["last_acc"].mean().reindex(labels)
         ax.bar(range(len(labels)), 100 * means.values, color=COLORS["fedimpro"], alpha=0.7)
         for i, lab in enumerate(labels):
-            pts = d[d.label == lab]["best_acc"]
+            pts = d[d.label == lab]["last_acc"]
             ax.plot([i] * len(pts), 100 * pts, "k.", ms=5)
         if baseline is not None:
             ax.axhline(100 * baseline, color=COLORS["fedavg"], ls="--", label="FedAvg")
             ax.legend(frameon=False, fontsize=8)
-        ax.set(xticks=range(len(labels)), title=title, ylabel="best test accuracy (%)")
+        ax.set(xticks=range(len(labels)), title=title, ylabel="test accuracy, last rounds (%)")
         ax.set_xticklabels([lab.split(":", 1)[-1] for lab in labels], rotation=20)
-        lo = 100 * d["best_acc"].min()
-        ax.set_ylim(max(0, lo - 5), min(100, 100 * d["best_acc"].max() + 3))
+        lo = min(100 * d["last_acc"].min(), 100 * (baseline or 1.0))
+        ax.set_ylim(max(0, lo - 5), min(100, 100 * d["last_acc"].max() + 3))
     fig.tight_layout()
     return fig
