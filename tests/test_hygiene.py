@@ -177,3 +177,12 @@ def test_chapters_never_import_each_other():
             other = {d.split(".")[1] for d in deps if len(d.split(".")) > 1} - {parts[1], "core",
                                                                                 "kernels"}
             assert not other, f"{m} imports the chapter(s) {sorted(other)}"
+
+
+def test_every_test_folder_is_a_package():
+    """Test files share basenames across chapters (test_claims.py); without an ``__init__.py``
+    in each folder pytest's default import mode collects only the first of them."""
+    missing = [str(d.relative_to(REPO)) for d in sorted((REPO / "tests").iterdir())
+               if d.is_dir() and d.name != "__pycache__" and any(d.glob("test_*.py"))
+               and not (d / "__init__.py").exists()]
+    assert not missing, f"test folders without __init__.py: {missing}"
