@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -51,8 +52,24 @@ def test_ssim_agrees_with_torchmetrics():
 
 
 def test_missing_capture_says_how_to_get_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="ns-download-data nerfbusters"):
+    with pytest.raises(FileNotFoundError, match="nerfbusters-dataset.zip") as e:
         ns.load_capture(tmp_path)
+    assert "ns-download-data nerfbusters" not in str(e.value)  # no such subcommand in 1.1.5
+
+
+def test_a_written_capture_becomes_a_scene_in_file_name_order(capture):
+    from reprobook.cfnerf import experiments as X
+    from reprobook.cfnerf.scenes import SceneSpec
+
+    sc = X.scene_from_capture(str(capture), 1, 2, multiple=3)
+    assert sc.images.shape == (8, 15, 15, 3) and sc.test_images.shape == (2, 15, 15, 3)
+    fov = SceneSpec().fov_deg
+    assert sc.focal == pytest.approx(16 / 2 / np.tan(np.radians(fov / 2)), rel=1e-4)
+    # file-name order is the orbit's order: consecutive training centres are neighbours
+    gaps = (sc.poses[1:, :3, 3] - sc.poses[:-1, :3, 3]).norm(dim=-1)
+    assert float(gaps.max()) < 3 * float(gaps.min())
+    with pytest.raises(ValueError, match="fewer than 3 for training"):
+        X.scene_from_capture(str(capture), 1, 8)
 
 
 def test_a_capture_in_nerfstudio_format_loads_with_opencv_poses(tmp_path):
@@ -76,3 +93,54 @@ def test_a_capture_in_nerfstudio_format_loads_with_opencv_poses(tmp_path):
     assert torch.allclose(cap["poses"], torch.stack(poses), atol=1e-5)
     half = ns.load_capture(tmp_path, downscale=2)
     assert half["images"].shape == (3, 4, 6, 3) and half["focal"] == pytest.approx(5.0)
+
+
+# --- CF-NeRF as a nerfstudio method ------------------------------------------------------------
+
+def test_the_step_plan_walks_the_schedule():
+    from reprobook.cfnerf.nsmethod import StepPlan
+    from reprobook.cfnerf.schedule import Schedule
+
+    sch = Schedule(init_passes=3, first_passes=2, passes=1, global_every=2,
+                   incremental_downscale=1, final_downscales=(1,))
+    stages = sch.stages(5)
+    plan = StepPlan(stages, seed=0)
+    assert len(plan) == sch.total_steps(5)
+    for i, st in enumerate(stages):  # each stage's steps are its views, pass after pass
+        views = [v for j, v in plan.index if j == i]
+        assert len(views) == st.steps and sorted(set(views)) == sorted(set(st.views))
+    assert plan.at(10**9) == plan.at(len(plan) - 1)
+
+
+@pytest.mark.slow
+def test_ns_train_lists_cf_nerf_and_trains_it_on_a_capture(capture, tmp_path):
+    """`ns-train cf-nerf --data CAPTURE ...` as nerfstudio parses it, a few steps, then
+    nerfstudio's evaluation (ns-eval's call) with test-time pose optimisation."""
+    import tyro
+    from nerfstudio.configs.method_configs import AnnotatedBaseConfigUnion, all_methods
+    from nerfstudio.scripts.train import main
+    from nerfstudio.utils.eval_utils import eval_setup
+
+    assert "cf-nerf" in all_methods
+    args = ["cf-nerf", "--data", str(capture), "--output-dir", str(tmp_path),
+            "--max-num-iterations", "6", "--vis", "tensorboard", "--machine.device-type", "cpu",
+            "--steps-per-eval-batch", "3", "--steps-per-eval-image", "5",
+            "--pipeline.model.cfnerf.depth", "2", "--pipeline.model.cfnerf.width", "16",
+            "--pipeline.model.cfnerf.n-samples", "8", "--pipeline.model.cfnerf.n-rays", "32",
+            "--pipeline.model.cfnerf.impl", "cpp", "--pipeline.model.tto-steps", "2",
+            "--pipeline.model.schedule.init-passes", "1",
+            "--pipeline.model.schedule.first-passes", "1", "--pipeline.model.schedule.passes", "1",
+            "--pipeline.model.schedule.incremental-downscale", "2",
+            "nerfstudio-data", "--eval-mode", "interval", "--eval-interval", "4"]
+    config = tyro.cli(AnnotatedBaseConfigUnion, args=args)
+    assert type(config).__name__ == "CFNeRFTrainerConfig"
+    main(config)
+    cfg_path = next(tmp_path.rglob("config.yml"))
+    assert list(tmp_path.rglob("step-*.ckpt"))
+    _, pipeline, _, _ = eval_setup(cfg_path, test_mode="test")
+    cams = pipeline.model.cams
+    assert cams.phi.abs().sum() > 0  # the schedule moved the rotations (localization etc.)
+    assert len(pipeline.plan) > 6  # the schedule is longer than the 6 steps run here
+    metrics = pipeline.get_average_eval_image_metrics(get_std=True)
+    assert metrics["num_eval_views"] >= 1
+    assert np.isfinite(metrics["psnr"]) and np.isfinite(metrics["rot_deg_ra"])

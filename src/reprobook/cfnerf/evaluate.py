@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from .geometry import apply_sim3, pose_errors, sim3_from_poses, so3_exp, so3_log
 from .render import camera_rays, render_image, render_rays
-from .train import Trainer
+from .train import Config, Trainer
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -54,34 +54,45 @@ def to_method_frame(est: torch.Tensor, ref: torch.Tensor, ref_poses: torch.Tenso
     return apply_sim3(ref_poses.double(), 1 / s, R.T, -(R.T @ t) / s).float()
 
 
-def refine_pose(trainer: Trainer, image: torch.Tensor, c2w: torch.Tensor, steps: int, lr: float | None = None
-                ) -> torch.Tensor:
-    """Adam on (phi, t) of one camera against ``image`` [H, W, 3] with the field frozen (learning
-    rate: the run's camera rate unless given)."""
-    cfg = trainer.cfg
+def refine_pose(trainer: Trainer, image: torch.Tensor, c2w: torch.Tensor, steps: int,
+                lr: float | None = None) -> torch.Tensor:
+    """Adam on (phi, t) of one camera against ``image`` [H, W, 3] with the field and the focal
+    frozen (learning rate: the run's camera rate unless given)."""
+    H, W = image.shape[:2]
+    return refine_pose_with(trainer.field, trainer.cfg, trainer.cams.focal(W, H).detach(), image,
+                            c2w, steps, lr)
+
+
+def refine_pose_with(field: torch.nn.Module, cfg: Config, focal: torch.Tensor | float,
+                     image: torch.Tensor, c2w: torch.Tensor, steps: int,
+                     lr: float | None = None) -> torch.Tensor:
+    """Test-time pose optimisation of one camera (OpenCV c2w) against ``image`` through
+    ``field``: ``steps`` Adam steps of ``cfg.n_rays`` random rays each, field frozen."""
     lr = cfg.lr_param if lr is None else lr
-    phi = so3_log(c2w[:3, :3].double()).float().clone().requires_grad_(True)
-    t = c2w[:3, 3].clone().requires_grad_(True)
+    dev = image.device
+    phi = so3_log(c2w[:3, :3].double()).float().to(dev).clone().requires_grad_(True)
+    t = c2w[:3, 3].float().to(dev).clone().requires_grad_(True)
     H, W = image.shape[:2]
     target = image.reshape(-1, 3)
-    focal = trainer.cams.focal(W, H).detach()
     opt = torch.optim.Adam([phi, t], lr=lr)
-    gen = torch.Generator(device=target.device).manual_seed(0)
-    for p in trainer.field.parameters():
+    gen = torch.Generator(device=dev).manual_seed(0)
+    grads = [p.requires_grad for p in field.parameters()]
+    for p in field.parameters():
         p.requires_grad_(False)
     try:
         for _ in range(steps):  # the run's rays per step, drawn at random like in training
-            pix = torch.randperm(W * H, generator=gen, device=target.device)[:cfg.n_rays]
+            pix = torch.randperm(W * H, generator=gen, device=dev)[:cfg.n_rays]
             o, d = camera_rays(so3_exp(phi), t, focal, W, H, pix)
-            out = render_rays(trainer.field, o, d, cfg.near, cfg.far, cfg.n_samples, perturb=False, impl=cfg.impl)
+            out = render_rays(field, o, d, cfg.near, cfg.far, cfg.n_samples, perturb=False,
+                              impl=cfg.impl, rgb_activation=cfg.rgb_activation)
             loss = F.smooth_l1_loss(out["rgb"], target[pix])
             opt.zero_grad()
             loss.backward()
             opt.step()
     finally:
-        for p in trainer.field.parameters():
-            p.requires_grad_(True)
-    out_pose = torch.eye(4)
+        for p, g in zip(field.parameters(), grads):
+            p.requires_grad_(g)
+    out_pose = torch.eye(4, device=dev)
     out_pose[:3, :3] = so3_exp(phi.detach())
     out_pose[:3, 3] = t.detach()
     return out_pose
@@ -100,7 +111,8 @@ def novel_views(trainer: Trainer, steps: int = 100) -> dict[str, Any]:
     for img, c2w in zip(sc.test_images, init):
         pose = refine_pose(trainer, img, c2w, steps) if steps > 0 else c2w
         r = render_image(trainer.field, pose, trainer.cams.focal(W, H).detach(), W, H, trainer.cfg.near,
-                         trainer.cfg.far, trainer.cfg.n_samples, impl=trainer.cfg.impl)["rgb"].clamp(0, 1)
+                         trainer.cfg.far, trainer.cfg.n_samples, impl=trainer.cfg.impl,
+                         rgb_activation=trainer.cfg.rgb_activation)["rgb"].clamp(0, 1)
         renders.append(r)
         ps.append(psnr(r, img))
         ss.append(ssim(r, img))

@@ -8,7 +8,11 @@
   ``first_w0_from_sigma_mul=True`` reproduces that.
 * :class:`PEField` — NeRF's MLP on positional encodings (10 frequencies for points, 4 for
   directions, a skip at layer 4), with BARF's coarse-to-fine annealing of the encoding
-  (:meth:`PositionalEncoding.set_progress`, BARF Eq. 14).
+  (:meth:`PositionalEncoding.set_progress`, BARF Eq. 14);
+* :class:`GaussField` — GARF's MLP with Gaussian activations exp(-x^2 / (2 s^2)), s = 0.1, on the
+  raw coordinates (GARF, Chng et al. 2022, Sec. 3), laid out as the release's ``GaussNeRF`` that
+  the CF-NeRF authors ran as their GARF baseline (the first layer centres its outputs on their
+  mean before the Gaussian; a skip at layer 4; Xavier initialisation).
 
 Both return raw density (before noise and ReLU, which the renderer applies) and colour logits
 (the renderer applies a sigmoid).
@@ -111,12 +115,12 @@ class PEField(nn.Module):
     [feature, gamma(d)] for colour."""
 
     def __init__(self, depth: int = 8, width: int = 128, skips: tuple[int, ...] = (4,), n_freqs_xyz: int = 10,
-                 n_freqs_dir: int = 4, use_viewdirs: bool = True):
+                 n_freqs_dir: int = 4, use_viewdirs: bool = True, pi: bool = False):
         super().__init__()
         if depth < 1 or width < 2:
             raise ValueError(f"PEField needs depth >= 1 and width >= 2, got {depth} x {width}")
-        self.enc_x = PositionalEncoding(n_freqs_xyz)
-        self.enc_d = PositionalEncoding(n_freqs_dir) if use_viewdirs else None
+        self.enc_x = PositionalEncoding(n_freqs_xyz, pi=pi)
+        self.enc_d = PositionalEncoding(n_freqs_dir, pi=pi) if use_viewdirs else None
         self.skips = set(skips)
         n_x = self.enc_x.out_dim
         self.layers = nn.ModuleList()
@@ -143,10 +147,63 @@ class PEField(nn.Module):
         return sigma, self.rgb(f)
 
 
+class GaussLinear(nn.Linear):
+    """A linear layer with Xavier-uniform weights and zero bias (the release's ``GaussLayer``)."""
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
+class GaussField(nn.Module):
+    """GARF: (x [P, 3], d [P, 3]) -> (raw sigma [P], rgb logits [P, 3]) through Gaussian
+    activations g(z) = exp(-z^2 / (2 s^2))."""
+
+    def __init__(self, depth: int = 8, width: int = 128, s: float = 0.1, skips: tuple[int, ...] = (4,),
+                 use_viewdirs: bool = True):
+        super().__init__()
+        if depth < 1 or width < 2:
+            raise ValueError(f"GaussField needs depth >= 1 and width >= 2, got {depth} x {width}")
+        self.s, self.skips, self.use_viewdirs = float(s), set(skips), use_viewdirs
+        self.first_x = GaussLinear(3, width)
+        self.layers = nn.ModuleList([GaussLinear(width + (width if i in self.skips else 0), width)
+                                     for i in range(depth - 1)])
+        self.sigma_head = GaussLinear(width, 1)
+        self.feature = GaussLinear(width, width)
+        self.first_d = GaussLinear(3, width) if use_viewdirs else None
+        self.rgb_hidden = GaussLinear(width + (width if use_viewdirs else 0), width // 2)
+        self.rgb = GaussLinear(width // 2, 3)
+
+    def gauss(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-0.5 * z * z / self.s ** 2)
+
+    def centred(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+        z = layer(x)
+        return self.gauss(z - z.mean(-1, keepdim=True))
+
+    def forward(self, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h0 = h = self.centred(self.first_x, x)
+        for i, layer in enumerate(self.layers):
+            if i in self.skips:
+                h = torch.cat([h0, h], -1)
+            h = self.gauss(layer(h))
+        sigma = self.sigma_head(h).squeeze(-1)
+        f = self.feature(h)
+        if self.first_d is not None:
+            f = torch.cat([f, self.centred(self.first_d, d)], -1)
+        return sigma, self.rgb(self.gauss(self.rgb_hidden(f)))
+
+
+FIELDS = ("siren", "pe", "gauss")
+
+
 def make_field(kind: str, depth: int, width: int, **kw) -> nn.Module:
-    """``kind`` = "siren" or "pe" (keyword arguments go to the field's constructor)."""
+    """``kind`` = "siren", "pe" or "gauss" (keyword arguments go to the field's constructor)."""
     if kind == "siren":
         return SirenField(depth=depth, width=width, **kw)
     if kind == "pe":
         return PEField(depth=depth, width=width, **kw)
-    raise ValueError(f"unknown field kind {kind!r}; expected 'siren' or 'pe'")
+    if kind == "gauss":
+        return GaussField(depth=depth, width=width, **kw)
+    raise ValueError(f"unknown field kind {kind!r}; expected one of {FIELDS}")

@@ -37,6 +37,29 @@ def so3_exp(phi: torch.Tensor) -> torch.Tensor:
     return eye + s * K + c * (K @ K)
 
 
+def so3_left_jacobian(phi: torch.Tensor) -> torch.Tensor:
+    """V(phi) = I + (1 - cos a)/a^2 K + (a - sin a)/a^3 K^2 (K = hat(phi), a = |phi|): the
+    translation part of the SE(3) exponential, t = V(phi) u (Taylor series near 0)."""
+    a2 = (phi * phi).sum(-1, keepdim=True)[..., None]
+    a = a2.clamp_min(1e-24).sqrt()
+    small = a2 < 1e-8
+    b = torch.where(small, 0.5 - a2 / 24, (1 - torch.cos(a)) / a2.clamp_min(1e-24))
+    c = torch.where(small, 1 / 6 - a2 / 120, (a - torch.sin(a)) / (a2 * a).clamp_min(1e-36))
+    K = hat(phi)
+    eye = torch.eye(3, dtype=phi.dtype, device=phi.device).expand_as(K)
+    return eye + b * K + c * (K @ K)
+
+
+def se3_exp(xi: torch.Tensor) -> torch.Tensor:
+    """[..., 6] twists (u, phi) -> [..., 4, 4] rigid transforms [exp(hat(phi)) | V(phi) u]
+    (the SE(3) exponential BARF parameterises camera poses with, BARF Sec. 4)."""
+    u, phi = xi[..., :3], xi[..., 3:]
+    top = torch.cat([so3_exp(phi), (so3_left_jacobian(phi) @ u[..., None])], -1)
+    bottom = torch.zeros(*xi.shape[:-1], 1, 4, dtype=xi.dtype, device=xi.device)
+    bottom[..., 0, 3] = 1
+    return torch.cat([top, bottom], -2)
+
+
 def so3_log(R: torch.Tensor) -> torch.Tensor:
     """The axis-angle phi with exp(hat(phi)) = R, angle in [0, pi]."""
     tr = R.diagonal(dim1=-2, dim2=-1).sum(-1)

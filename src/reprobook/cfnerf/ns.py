@@ -18,6 +18,8 @@ import torch
 
 from .geometry import opencv_to_opengl, opengl_to_opencv
 
+#: the Nerfbusters data set in nerfstudio's format (its project's download script, nerfbusters repo)
+NERFBUSTER_URL = "https://data.nerf.studio/nerfbusters-dataset.zip"
 NERFBUSTER_SCENES = ("aloe", "art", "car", "century", "flowers", "garbage", "picnic", "pikachu", "pipe", "plant",
                      "roses", "table")
 
@@ -49,6 +51,22 @@ def rays(c2w: torch.Tensor, focal: float, W: int, H: int) -> tuple[torch.Tensor,
         warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)
         rb = cam.generate_rays(camera_indices=0)
     return rb.origins, rb.directions
+
+
+def agreement(c2w: torch.Tensor, focal: float, W: int, H: int, seed: int = 0) -> dict[str, float]:
+    """Largest differences between nerfstudio and the chapter: ray directions and origins of an
+    OpenCV camera through the one conversion, and SO3xR3's rotation against Rodrigues' formula
+    on random axis-angles (empty when nerfstudio is not installed)."""
+    if not available():
+        return {}
+    from .geometry import pixel_rays, so3_exp
+
+    o_ns, d_ns = rays(c2w, focal, W, H)
+    o_me, d_me = pixel_rays(c2w.double(), focal, W, H)
+    phi = torch.randn(64, 3, generator=torch.Generator().manual_seed(seed)) * 1.5
+    return {"ray-directions": float((d_ns - d_me.float()).abs().max()),
+            "ray-origins": float((o_ns - o_me.float()).abs().max()),
+            "so3xr3-rotation": float((so3xr3_rotation(phi) - so3_exp(phi)).abs().max())}
 
 
 def so3xr3_rotation(phi: torch.Tensor) -> torch.Tensor:
@@ -83,6 +101,13 @@ def composite(sigma: torch.Tensor, rgb: torch.Tensor, deltas: torch.Tensor, t: t
     return color, depth, acc, w[..., 0]
 
 
+def relu_scale_composite(sigma: torch.Tensor, rgb: torch.Tensor, deltas: torch.Tensor,
+                         t: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """:func:`composite` of raw densities with per-ray interval scales (the two steps the book's
+    kernel fuses, done here before nerfstudio's renderer), for the benchmark."""
+    return composite(torch.relu(sigma), rgb, deltas * scale[:, None], t)
+
+
 def load_capture(path: str | Path, downscale: int = 1, split: str = "train") -> dict[str, Any]:
     """A real capture in nerfstudio's format (``transforms.json``; NeRFBuster scenes come so) through
     nerfstudio's dataparser: images [N, H, W, 3] in [0, 1], OpenCV c2w poses [N, 4, 4] (the
@@ -91,9 +116,12 @@ def load_capture(path: str | Path, downscale: int = 1, split: str = "train") -> 
     path = Path(path)
     if not (path / "transforms.json").exists():
         raise FileNotFoundError(
-            f"{path}: no transforms.json. NeRFBuster captures cannot be downloaded on this machine; where the "
-            f"internet is reachable run `ns-download-data nerfbusters --capture-name aloe` (one of "
-            f"{', '.join(NERFBUSTER_SCENES)}) in the nerf environment and pass the folder it writes")
+            f"{path}: no transforms.json. A capture in nerfstudio's format is expected (a folder "
+            f"holding transforms.json and its images). NeRFBuster scenes cannot be downloaded on "
+            f"this machine, and nerfstudio 1.1.5's ns-download-data has no NeRFBuster subcommand; "
+            f"where the internet is reachable, download {NERFBUSTER_URL} (12.6 GB, the Nerfbusters "
+            f"authors' captures processed by COLMAP into nerfstudio's format), unzip it and pass "
+            f"the folder of one scene ({', '.join(NERFBUSTER_SCENES)}) that holds transforms.json")
     import numpy as np
     from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
     from PIL import Image

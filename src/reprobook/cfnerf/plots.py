@@ -11,7 +11,7 @@ import torch
 
 from .geometry import align_by_poses
 
-COLOURS = {"CF-NeRF": "C0", "NeRFmm": "C3", "BARF": "C2", "reference": "0.3"}
+COLOURS = {"CF-NeRF": "C0", "NeRFmm": "C3", "BARF": "C2", "GARF": "C4", "reference": "0.3"}
 
 
 def image_grid(images: torch.Tensor, titles: list[str] | None = None, cols: int = 8, size: float = 1.4):
@@ -98,13 +98,17 @@ def registration(reg: pd.DataFrame, inter_frame_deg: float):
     a.set_xlabel("image being registered")
     a.set_ylabel("relative rotation error to image k-1 (deg)")
     a.legend(fontsize=7)
-    b.plot(reg.image, reg.registered_rot_deg_ra, "o-", color="C0", label="mean rotation error (orientations aligned)")
-    b.plot(reg.image, reg.registered_rot_deg, "^:", color="C2", label="mean rotation error (centres aligned, paper)")
+    b.plot(reg.image, reg.registered_rot_deg_ra, "o-", color="C0",
+           label="mean rotation error (orientations aligned)")
+    b.plot(reg.image, reg.registered_rot_deg, "^:", color="C2",
+           label="mean rotation error (centres aligned, paper)")
     b.plot(reg.image, reg.registered_rpe_rot_deg, "s--", color="C1", label="mean frame-to-frame RPE")
     b.set_xlabel("images registered (index of the newest)")
     b.set_ylabel("degrees")
     b.set_yscale("log")
-    b.legend(fontsize=7)
+    lo, hi = b.get_ylim()
+    b.set_ylim(lo, hi * (hi / lo) ** 0.6)  # head room: the legend sits above the curves
+    b.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
 
@@ -127,8 +131,10 @@ def renders_vs_truth(truth: torch.Tensor, renders: dict[str, torch.Tensor], psnr
     return fig
 
 
-def comparison_bars(df: pd.DataFrame, metrics: tuple[tuple[str, str], ...]):
-    """Grouped bars: method x sequence, mean over seeds with the seeds as dots."""
+def comparison_bars(df: pd.DataFrame, metrics: tuple[tuple[str, str], ...],
+                    nulls: dict[str, dict[str, float]] | None = None):
+    """Grouped bars: method x sequence, mean over seeds with the seeds as dots; ``nulls``
+    [sequence][metric] draws what cameras that never rotate score, as a dashed line."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.3))
     seqs = list(dict.fromkeys(df.sequence))
     methods = list(dict.fromkeys(df.method))
@@ -140,6 +146,11 @@ def comparison_bars(df: pd.DataFrame, metrics: tuple[tuple[str, str], ...]):
                 x = j + (i - (len(methods) - 1) / 2) * w
                 ax.bar(x, v.mean(), w * 0.9, color=COLOURS.get(m), label=m if j == 0 else None)
                 ax.plot([x] * len(v), v, "k.", ms=4)
+        for j, s in enumerate(seqs):
+            ref = (nulls or {}).get(s, {}).get(col)
+            if ref is not None:
+                ax.hlines(ref, j - 0.45, j + 0.45, colors="0.3", linestyles="--",
+                          label="no rotation" if j == 0 else None)
         ax.set_xticks(range(len(seqs)), seqs)
         ax.set_ylabel(label)
     np.atleast_1d(axes)[0].legend(fontsize=7)
@@ -160,10 +171,16 @@ def ablation_bars(df: pd.DataFrame, group: str, metrics: tuple[tuple[str, str], 
     return fig
 
 
-def kernel_bench(df: pd.DataFrame):
-    fig, ax = plt.subplots(figsize=(5, 2.6))
-    ax.barh(df.implementation, df["rays/s"] / 1e6, color="C0")
-    ax.set_xlabel("million rays/s (forward + backward)")
+def kernel_bench(times: pd.DataFrame, R: int):
+    """Rays per second of each compositor, one dot per repeat, the median as a bar."""
+    fig, ax = plt.subplots(figsize=(5.5, 2.6))
+    names = list(dict.fromkeys(times.implementation))
+    for i, name in enumerate(names):
+        v = R / times[times.implementation == name].seconds / 1e6
+        ax.barh(i, v.median(), color="C0", alpha=0.6)
+        ax.plot(v, [i] * len(v), "k.", ms=4)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("million rays/s (forward + backward; dots: repeats)")
     fig.tight_layout()
     return fig
 

@@ -3,11 +3,14 @@
 :class:`CameraParams` holds what CF-NeRF learns besides the field: one shared focal length
 f = s^2 (W + H) / 2 (initialised at s = 1, i.e. a 53.13-degree field of view) and, per image, an
 axis-angle rotation phi and a camera centre t (camera-to-world, OpenCV frame), all initialised at
-the identity. Rays go through pixel (u, v) with direction R [(u - W/2) / f, (v - H/2) / f, 1]
-(unnormalised, so the sample parameter is depth along the optical axis, as in the released code);
-training jitters the pixel position uniformly inside the pixel. :func:`render_rays` samples
-``n_samples`` stratified depths on [near, far], adds N(0, noise_std^2) to the raw density before
-the ReLU, and composites with :func:`reprobook.kernels.composite` over a black background.
+the identity. ``pose_param="se3"`` parameterises each pose by a twist instead (the centre is
+V(phi) u, BARF's se(3) exponential map). Rays go through pixel (u, v) with direction
+R [(u - W/2) / f, (v - H/2) / f, 1] (unnormalised, so the sample parameter is depth along the
+optical axis, as in the released code); training jitters the pixel position uniformly inside the
+pixel. :func:`render_rays` samples ``n_samples`` stratified depths on [near, far], adds
+N(0, noise_std^2) to the raw density, and composites with :func:`reprobook.kernels.composite`
+over a black background; the ReLU of the density and the scaling of the depth intervals by |d|
+(which depends on the learned focal) happen inside the kernel, with their gradients.
 """
 
 from __future__ import annotations
@@ -18,20 +21,29 @@ import torch
 from torch import nn
 
 from .. import kernels
-from .geometry import so3_exp, so3_log
+from .geometry import so3_exp, so3_left_jacobian, so3_log
+
+POSE_PARAMS = ("so3xr3", "se3")
+RGB_ACTIVATIONS = ("sigmoid", "none")
 
 
 class CameraParams(nn.Module):
     """Shared focal (``s``; f = s^2 (W+H)/2) and per-image ``phi`` [N, 3], ``t`` [N, 3].
 
     ``known_focal`` fixes f (pixels at the full resolution ``W`` x ``H``) instead of learning it.
+    ``pose_param``: ``"so3xr3"`` (CF-NeRF, NeRFmm: ``t`` is the camera centre) or ``"se3"``
+    (BARF: ``t`` is the twist's u and the centre is V(phi) u).
     """
 
     def __init__(self, n_images: int, W: int, H: int, initial_fov_deg: float = 53.13,
-                 known_focal: float | None = None):
+                 known_focal: float | None = None, pose_param: str = "so3xr3"):
         super().__init__()
         if n_images < 1:
             raise ValueError(f"need at least one image, got {n_images}")
+        if pose_param not in POSE_PARAMS:
+            raise ValueError(f"unknown pose parameterisation {pose_param!r}; expected one of "
+                             f"{POSE_PARAMS}")
+        self.pose_param = pose_param
         self.W, self.H = int(W), int(H)
         self.phi = nn.Parameter(torch.zeros(n_images, 3))
         self.t = nn.Parameter(torch.zeros(n_images, 3))
@@ -51,10 +63,18 @@ class CameraParams(nn.Module):
         phi = self.phi if idx is None else self.phi[idx]
         return so3_exp(phi)
 
+    def centre(self, idx: torch.Tensor | int | slice | None = None) -> torch.Tensor:
+        """Camera centres [..., 3] (differentiable)."""
+        t = self.t if idx is None else self.t[idx]
+        if self.pose_param == "se3":
+            phi = self.phi if idx is None else self.phi[idx]
+            return (so3_left_jacobian(phi) @ t[..., None])[..., 0]
+        return t
+
     def c2w(self, idx: torch.Tensor | int | slice | None = None) -> torch.Tensor:
         """Camera-to-world [..., 4, 4] (OpenCV frame), differentiable in phi and t."""
         R = self.rotation(idx)
-        t = self.t if idx is None else self.t[idx]
+        t = self.centre(idx)
         top = torch.cat([R, t[..., None]], -1)
         bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=R.dtype, device=R.device).expand(*R.shape[:-2], 1, 4)
         return torch.cat([top, bottom], -2)
@@ -62,8 +82,12 @@ class CameraParams(nn.Module):
     def set_pose(self, i: int, c2w: torch.Tensor) -> None:
         """Write an OpenCV c2w into image i's (phi, t)."""
         with torch.no_grad():
-            self.phi[i] = so3_log(c2w[:3, :3].to(self.phi))
-            self.t[i] = c2w[:3, 3].to(self.t)
+            phi = so3_log(c2w[:3, :3].to(self.phi))
+            self.phi[i] = phi
+            centre = c2w[:3, 3].to(self.t)
+            if self.pose_param == "se3":
+                centre = torch.linalg.solve(so3_left_jacobian(phi), centre)
+            self.t[i] = centre
 
 
 def camera_rays(R: torch.Tensor, t: torch.Tensor, focal: torch.Tensor | float, W: int, H: int,
@@ -90,11 +114,16 @@ def camera_rays(R: torch.Tensor, t: torch.Tensor, focal: torch.Tensor | float, W
 def render_rays(field: nn.Module, rays_o: torch.Tensor, rays_d: torch.Tensor, near: float, far: float,
                 n_samples: int, perturb: bool = True, noise_std: float = 0.0,
                 generator: torch.Generator | None = None, impl: str = "auto",
-                chunk: int = 1 << 16) -> dict[str, torch.Tensor]:
+                chunk: int = 1 << 16, rgb_activation: str = "sigmoid") -> dict[str, torch.Tensor]:
     """Colour [P, 3], depth [P], opacity [P] of rays: ``n_samples`` evenly spaced depths on
     [near, far], each drawn uniformly inside its bin when ``perturb`` (stratified sampling), density
     noise, ReLU, compositing over black. The last interval is 1e2 long (the released code's
-    nerf-w choice); intervals are scaled by |d| so densities are per unit of world length."""
+    nerf-w choice); intervals are scaled by |d| so densities are per unit of world length.
+    ``rgb_activation``: "sigmoid" (NeRF, the paper) or "none" (the released code composites the
+    field's raw colour)."""
+    if rgb_activation not in RGB_ACTIVATIONS:
+        raise ValueError(f"unknown colour activation {rgb_activation!r}; expected one of "
+                         f"{RGB_ACTIVATIONS}")
     P = rays_o.shape[0]
     dev, dt = rays_o.device, rays_o.dtype
     z = torch.linspace(near, far, n_samples, device=dev, dtype=dt).expand(P, n_samples)
@@ -104,28 +133,31 @@ def render_rays(field: nn.Module, rays_o: torch.Tensor, rays_d: torch.Tensor, ne
         lower = torch.cat([z[:, :1], mids], -1)
         z = lower + (upper - lower) * torch.rand(P, n_samples, generator=generator, device=dev, dtype=dt)
     deltas = torch.cat([z[:, 1:] - z[:, :-1], torch.full((P, 1), 1e2, device=dev, dtype=dt)], -1)
-    deltas = deltas * rays_d.norm(dim=-1, keepdim=True)
+    norm = rays_d.norm(dim=-1)
     pts = rays_o[:, None, :] + z[..., None] * rays_d[:, None, :]
-    dirs = (rays_d / rays_d.norm(dim=-1, keepdim=True))[:, None, :].expand_as(pts)
+    dirs = (rays_d / norm[:, None])[:, None, :].expand_as(pts)
     flat_p, flat_d = pts.reshape(-1, 3), dirs.reshape(-1, 3)
     outs = [field(flat_p[i:i + chunk], flat_d[i:i + chunk]) for i in range(0, flat_p.shape[0], chunk)]
     raw_sigma = torch.cat([o[0] for o in outs]).reshape(P, n_samples)
-    rgb = torch.sigmoid(torch.cat([o[1] for o in outs])).reshape(P, n_samples, 3)
+    rgb = torch.cat([o[1] for o in outs]).reshape(P, n_samples, 3)
+    if rgb_activation == "sigmoid":
+        rgb = torch.sigmoid(rgb)
     if noise_std > 0:
         raw_sigma = raw_sigma + noise_std * torch.randn(raw_sigma.shape, generator=generator, device=dev, dtype=dt)
-    sigma = torch.relu(raw_sigma)
-    color, depth, acc, _ = kernels.composite(sigma, rgb, deltas, z, impl=impl)
+    color, depth, acc, _ = kernels.composite(raw_sigma, rgb, deltas, z, impl=impl, scale=norm,
+                                             activation="relu", need_weights=False)
     return {"rgb": color, "depth": depth, "acc": acc}
 
 
 @torch.no_grad()
 def render_image(field: nn.Module, c2w: torch.Tensor, focal: float | torch.Tensor, W: int, H: int,
                  near: float, far: float, n_samples: int, impl: str = "auto",
-                 chunk_rays: int = 4096) -> dict[str, torch.Tensor]:
+                 chunk_rays: int = 4096, rgb_activation: str = "sigmoid") -> dict[str, torch.Tensor]:
     """A whole image [H, W, 3] (and depth [H, W]) through the pixel centres, no noise."""
     R, t = c2w[:3, :3], c2w[:3, 3]
     o, d = camera_rays(R, t, focal, W, H)
     parts = [render_rays(field, o[i:i + chunk_rays], d[i:i + chunk_rays], near, far, n_samples,
-                         perturb=False, noise_std=0.0, impl=impl) for i in range(0, o.shape[0], chunk_rays)]
+                         perturb=False, noise_std=0.0, impl=impl, rgb_activation=rgb_activation)
+             for i in range(0, o.shape[0], chunk_rays)]
     return {"rgb": torch.cat([p["rgb"] for p in parts]).reshape(H, W, 3),
             "depth": torch.cat([p["depth"] for p in parts]).reshape(H, W)}

@@ -16,8 +16,8 @@ passes x len(views) steps. The sequence:
 3. a global optimization over all images at each of ``final_downscales`` (coarse to fine).
 
 The incremental phase runs at ``incremental_downscale``. ``localization_passes`` (not in the
-release, where localization takes ``passes`` like the other stages) lets an ablation vary the
-localization alone, for the images after the first three. With the released settings (600 passes,
+release, where localization takes ``passes`` like the other stages; 0 keeps that) lets an
+ablation vary the localization alone, for the images after the first three. With the released settings (600 passes,
 3000 at the start, 1/4 resolution, final passes at 1/4, 1/2 and 1/1) 53 images take 376,800 steps.
 """
 
@@ -71,15 +71,16 @@ class Schedule:
     global_every: int = 10
     incremental_downscale: int = 4
     final_downscales: tuple[int, ...] = field(default=(4, 2, 1))
-    localization_passes: int | None = None  # None: as released (= passes); an ablation knob
+    localization_passes: int = 0  # 0: as released (= passes); an ablation knob
 
     def __post_init__(self) -> None:
         for name in ("init_passes", "first_passes", "passes", "n_init", "next_views", "part_views", "global_every",
                      "incremental_downscale"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Schedule.{name} must be >= 1, got {getattr(self, name)}")
-        if self.localization_passes is not None and self.localization_passes < 1:
-            raise ValueError(f"Schedule.localization_passes must be >= 1 or None, got {self.localization_passes}")
+        if self.localization_passes < 0:
+            raise ValueError(f"Schedule.localization_passes must be >= 0 (0: as released), got "
+                             f"{self.localization_passes}")
         if any(d < 1 for d in self.final_downscales):
             raise ValueError(f"Schedule.final_downscales must be >= 1, got {self.final_downscales}")
 
@@ -93,7 +94,7 @@ class Schedule:
         for k in range(1, n_images):
             passes = self.first_passes if len(registered) <= self.n_init else self.passes
             registered.append(k)
-            loc = passes if self.localization_passes is None or len(registered) <= self.n_init + 1 \
+            loc = passes if not self.localization_passes or len(registered) <= self.n_init + 1 \
                 else self.localization_passes
             out.append(Stage("localization", tuple(registered[-self.next_views:]), loc, ds, False, k))
             out.append(Stage("local_optimization", tuple(registered[-self.part_views:]), passes, ds, True, k))

@@ -4,17 +4,26 @@
 NeRFBuster settings live in the ``gpu-1x`` profile). :class:`Trainer` owns the field, the learned
 cameras and the image pyramid, and runs a :class:`~.schedule.Stage` as the released code does:
 for each stage fresh Adam optimisers (one per group: NeRF, focal, rotations, translations, all at
-lr 1e-3) and step decays (NeRF x0.9954 every 200 steps, cameras x0.9 every 2000), one step per
+lr 1e-3; the chapter's small runs raise the pose rate alone, ``lr_param``) and step decays (NeRF
+x0.9954 every 200 steps, cameras x0.9 every 2000), one step per
 view and pass with ``n_rays`` random rays of that view (all pixels if the image has fewer),
 smooth-L1 between rendered and observed colour.
 
-Methods:
+Methods (:data:`METHODS`), each as its own paper describes it, on this one trainer:
 
-* :func:`run_cfnerf` — the incremental schedule (:class:`~.schedule.Schedule`);
-* :func:`run_nerfmm` — NeRFmm: all poses, the focal and the field jointly from the identity;
-* :func:`run_barf` — BARF: the same joint optimisation on the positional-encoding field with its
-  coarse-to-fine annealing of the encoding frequencies (BARF Eq. 14, alpha rising over 10-50 %
-  of the run).
+* :func:`run_cfnerf` — the incremental schedule (:class:`~.schedule.Schedule`) on ``cfg.field``
+  (the released SIREN);
+* :func:`run_nerfmm` — NeRFmm (NeRF--, Wang et al. 2021): the focal, all poses (axis-angle +
+  centre) and NeRF's positional-encoding field jointly from the identity, then its refinement
+  stage: the field re-initialised and trained again jointly from the learned cameras
+  (``nerfmm_refine`` of the steps; 0 turns it off);
+* :func:`run_barf` — BARF (Lin et al. 2021): poses as se(3) twists from the identity, the
+  positional-encoding field with frequencies 2^k pi and its coarse-to-fine annealing (BARF
+  Eq. 14, alpha rising over 10-50 % of the run), the focal known (BARF assumes intrinsics);
+* :func:`run_garf` — GARF (Chng et al. 2022): BARF's setting on a Gaussian-activated field
+  without positional encoding or annealing.
+
+The baselines get as many optimisation steps as CF-NeRF's schedule takes on the same sequence.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from .schedule import Schedule, Stage
 class Config:
     """Model, rendering and optimiser settings (released defaults)."""
 
-    field: str = "siren"              # "siren" or "pe"
+    field: str = "siren"              # "siren", "pe" or "gauss" (fields.FIELDS)
     depth: int = 8
     width: int = 128
     sigma_mul: float = 20.0           # SIREN density multiplier
@@ -55,25 +64,30 @@ class Config:
     noise_std: float = 1.0
     n_rays: int = 2048
     lr_nerf: float = 1e-3
-    lr_param: float = 1e-3
+    lr_param: float = 1e-3            # rotations and translations
+    lr_focal: float = 1e-3            # the shared focal (released: 1e-3, like every group)
     step_nerf: int = 200
     gamma_nerf: float = 0.9954
     step_param: int = 2000
     gamma_param: float = 0.9
-    initial_fov_deg: float = 53.13
+    initial_fov_deg: float = 53.13    # release: f = (W + H) / 2 at start
     known_focal: bool = False         # True: use the scene's true focal instead of learning it
+    rgb_activation: str = "sigmoid"   # paper (NeRF); "none": the release composites raw colour
+    pose_param: str = "so3xr3"        # axis-angle + centre; "se3" for BARF / GARF
+    pe_pi: bool = False               # positional encoding 2^k x (release) or 2^k pi x (NeRF, BARF)
+    gauss_s: float = 0.1              # GARF's Gaussian width
     barf_start: float = 0.1           # BARF: fraction of the run where annealing starts / ends
     barf_end: float = 0.5
+    barf_known_focal: bool = True     # BARF and GARF assume known intrinsics (BARF Sec. 4)
+    nerfmm_refine: float = 0.5        # NeRFmm: share of its steps in the refinement stage
     impl: str = "auto"                # compositing: "auto" (C++/CUDA kernel) or "reference"
 
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> Config:
-        """A config from a mapping, naming any unknown key."""
-        known = set(cls.__dataclass_fields__)
-        bad = sorted(set(params) - known)
-        if bad:
-            raise ValueError(f"unknown CF-NeRF config key(s) {bad}; known: {sorted(known)}")
-        return cls(**params)
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.nerfmm_refine < 1.0:
+            raise ValueError(f"Config.nerfmm_refine must lie in [0, 1), got {self.nerfmm_refine}")
+        if self.n_rays < 1 or self.n_samples < 2:
+            raise ValueError(f"Config needs n_rays >= 1 and n_samples >= 2, got {self.n_rays}, "
+                             f"{self.n_samples}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +101,19 @@ def downscale(images: torch.Tensor, factor: int) -> torch.Tensor:
     if H % factor or W % factor:
         raise ValueError(f"images of {W} x {H} cannot be downscaled by {factor}")
     return images.reshape(N, H // factor, factor, W // factor, factor, C).mean((2, 4))
+
+
+def new_field(cfg: Config) -> torch.nn.Module:
+    """The field of ``cfg`` (freshly initialised by the current torch seed)."""
+    kw: dict[str, Any] = {"use_viewdirs": cfg.use_viewdirs}
+    if cfg.field == "siren":
+        kw.update(sigma_mul=cfg.sigma_mul, w0_first=cfg.w0_first,
+                  first_w0_from_sigma_mul=cfg.first_w0_from_sigma_mul)
+    elif cfg.field == "pe":
+        kw.update(n_freqs_xyz=cfg.n_freqs_xyz, n_freqs_dir=cfg.n_freqs_dir, pi=cfg.pe_pi)
+    elif cfg.field == "gauss":
+        kw.update(s=cfg.gauss_s)
+    return make_field(cfg.field, cfg.depth, cfg.width, **kw)
 
 
 @dataclass
@@ -108,15 +135,11 @@ class Trainer:
     def __init__(self, scene: Scene, cfg: Config, seed: int = 0, device: str = "cpu"):
         self.scene, self.cfg, self.device = scene, cfg, torch.device(device)
         torch.manual_seed(seed)
-        kw: dict[str, Any] = {"use_viewdirs": cfg.use_viewdirs}
-        if cfg.field == "siren":
-            kw.update(sigma_mul=cfg.sigma_mul, w0_first=cfg.w0_first, first_w0_from_sigma_mul=cfg.first_w0_from_sigma_mul)
-        elif cfg.field == "pe":
-            kw.update(n_freqs_xyz=cfg.n_freqs_xyz, n_freqs_dir=cfg.n_freqs_dir)
-        self.field = make_field(cfg.field, cfg.depth, cfg.width, **kw).to(self.device)
+        self.field = new_field(cfg).to(self.device)
         n = scene.images.shape[0]
         self.cams = CameraParams(n, scene.W, scene.H, cfg.initial_fov_deg,
-                                 known_focal=scene.focal if cfg.known_focal else None).to(self.device)
+                                 known_focal=scene.focal if cfg.known_focal else None,
+                                 pose_param=cfg.pose_param).to(self.device)
         self.images = scene.images.to(self.device)
         self._pyramid: dict[int, torch.Tensor] = {}
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
@@ -140,15 +163,17 @@ class Trainer:
         else:
             pix = torch.randperm(W * H, generator=self.gen, device=self.device)[:n]
         R = self.cams.rotation(view)
-        o, d = camera_rays(R, self.cams.t[view], self.cams.focal(W, H), W, H, pix, jitter=jitter, generator=self.gen)
+        o, d = camera_rays(R, self.cams.centre(view), self.cams.focal(W, H), W, H, pix, jitter=jitter,
+                           generator=self.gen)
         out = render_rays(self.field, o, d, cfg.near, cfg.far, cfg.n_samples, perturb=True,
-                          noise_std=cfg.noise_std, generator=self.gen, impl=cfg.impl)
+                          noise_std=cfg.noise_std, generator=self.gen, impl=cfg.impl,
+                          rgb_activation=cfg.rgb_activation)
         return F.smooth_l1_loss(out["rgb"], img[pix])
 
     def _optimisers(self, groups: tuple[str, ...]) -> list[tuple[torch.optim.Optimizer, Any]]:
         cfg = self.cfg
         params = {"nerf": (list(self.field.parameters()), cfg.lr_nerf, cfg.step_nerf, cfg.gamma_nerf),
-                  "focal": ([self.cams.s], cfg.lr_param, cfg.step_param, cfg.gamma_param),
+                  "focal": ([self.cams.s], cfg.lr_focal, cfg.step_param, cfg.gamma_param),
                   "rotation": ([self.cams.phi], cfg.lr_param, cfg.step_param, cfg.gamma_param),
                   "translation": ([self.cams.t], cfg.lr_param, cfg.step_param, cfg.gamma_param)}
         out = []
@@ -200,13 +225,17 @@ def _frame_rotation_error(est: torch.Tensor, ref: torch.Tensor, k: int) -> float
 
 
 def run_schedule(trainer: Trainer, stages: list[Stage], desc: str = "cfnerf",
-                 on_registered: Callable[[Trainer, int], None] | None = None) -> History:
-    """Run ``stages`` in order, recording the registration history."""
+                 on_registered: Callable[[Trainer, int], None] | None = None,
+                 before_stage: Callable[[Trainer, int], None] | None = None) -> History:
+    """Run ``stages`` in order, recording the registration history (``before_stage(trainer, i)``
+    runs before stage i)."""
     hist = History()
     ref = trainer.scene.poses
     total = sum(s.steps for s in stages)
     t0 = time.perf_counter()
     for i, stage in progress(list(enumerate(stages)), desc=desc):
+        if before_stage is not None:
+            before_stage(trainer, i)
         if stage.kind == "localization" and stage.image > 0:
             k = stage.image
             with torch.no_grad():  # a new image starts at the previous image's pose
@@ -244,26 +273,68 @@ def run_cfnerf(scene: Scene, cfg: Config, schedule: Schedule, seed: int = 0, dev
 
 
 def joint_stages(n_images: int, steps: int, downscale_: int = 1) -> list[Stage]:
-    """One global optimization of every image for about ``steps`` steps (NeRFmm / BARF)."""
+    """One global optimization of every image for about ``steps`` steps (the joint methods)."""
     passes = max(1, round(steps / n_images))
     return [Stage("global_optimization", tuple(range(n_images)), passes, downscale_, True)]
 
 
 def run_nerfmm(scene: Scene, cfg: Config, steps: int, seed: int = 0, device: str = "cpu",
                downscale_: int = 1) -> tuple[Trainer, History]:
-    """NeRFmm: field, focal and all poses jointly from the identity."""
+    """NeRFmm: NeRF's positional-encoding field, the focal and all poses jointly from the
+    identity; then (``cfg.nerfmm_refine`` > 0) the refinement stage: a new field trained jointly
+    again from the learned cameras, within the same total number of steps."""
+    cfg = replace(cfg, field="pe", pose_param="so3xr3")
     tr = Trainer(scene, cfg, seed=seed, device=device)
-    return tr, run_schedule(tr, joint_stages(scene.images.shape[0], steps, downscale_), desc="NeRFmm")
+    n = scene.images.shape[0]
+    refine = round(steps * cfg.nerfmm_refine)
+    stages = joint_stages(n, steps - refine, downscale_)
+    if not refine:
+        return tr, run_schedule(tr, stages, desc="NeRFmm")
+
+    def reinit(trainer: Trainer, i: int) -> None:
+        if i == 1:  # the refinement stage starts from a new field
+            torch.manual_seed(seed + 1)
+            trainer.field = new_field(trainer.cfg).to(trainer.device)
+
+    stages = stages + joint_stages(n, refine, downscale_)
+    return tr, run_schedule(tr, stages, desc="NeRFmm", before_stage=reinit)
+
+
+def _joint_c2f(scene: Scene, cfg: Config, steps: int, seed: int, device: str, downscale_: int,
+               desc: str) -> tuple[Trainer, History]:
+    cfg = replace(cfg, pose_param="se3", known_focal=cfg.barf_known_focal)
+    tr = Trainer(scene, cfg, seed=seed, device=device)
+    if isinstance(tr.field, PEField):
+        enc = tr.field.enc_x
+        tr.progress_hook = lambda frac: enc.set_progress(frac, cfg.barf_start, cfg.barf_end)
+    return tr, run_schedule(tr, joint_stages(scene.images.shape[0], steps, downscale_), desc=desc)
 
 
 def run_barf(scene: Scene, cfg: Config, steps: int, seed: int = 0, device: str = "cpu",
              downscale_: int = 1) -> tuple[Trainer, History]:
-    """BARF: NeRFmm's joint optimisation on the positional-encoding field with coarse-to-fine
-    annealing of its frequencies."""
-    cfg = replace(cfg, field="pe")
-    tr = Trainer(scene, cfg, seed=seed, device=device)
-    assert isinstance(tr.field, PEField)
-    enc = tr.field.enc_x
-    tr.progress_hook = lambda frac: enc.set_progress(frac, cfg.barf_start, cfg.barf_end)
-    return tr, run_schedule(tr, joint_stages(scene.images.shape[0], steps, downscale_), desc="BARF")
+    """BARF: se(3) poses from the identity, the positional-encoding field (2^k pi frequencies)
+    with coarse-to-fine annealing, the focal known (``cfg.barf_known_focal``)."""
+    return _joint_c2f(scene, replace(cfg, field="pe", pe_pi=True), steps, seed, device, downscale_,
+                      "BARF")
 
+
+def run_garf(scene: Scene, cfg: Config, steps: int, seed: int = 0, device: str = "cpu",
+             downscale_: int = 1) -> tuple[Trainer, History]:
+    """GARF: BARF's setting on the Gaussian-activated field (no encoding, no annealing)."""
+    return _joint_c2f(scene, replace(cfg, field="gauss"), steps, seed, device, downscale_, "GARF")
+
+
+METHODS = ("CF-NeRF", "NeRFmm", "BARF", "GARF")
+_RUNNERS = {"NeRFmm": run_nerfmm, "BARF": run_barf, "GARF": run_garf}
+
+
+def run_method(method: str, scene: Scene, cfg: Config, schedule: Schedule, seed: int = 0,
+               device: str = "cpu") -> tuple[Trainer, History]:
+    """Train ``method`` (one of :data:`METHODS`); a baseline gets as many steps as CF-NeRF's
+    schedule takes on this sequence."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    if method == "CF-NeRF":
+        return run_cfnerf(scene, cfg, schedule, seed=seed, device=device)
+    steps = schedule.total_steps(scene.images.shape[0])
+    return _RUNNERS[method](scene, cfg, steps, seed=seed, device=device)

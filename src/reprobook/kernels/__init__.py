@@ -1,107 +1,87 @@
 """The book's custom kernels (ARCHITECTURE §7): torch extensions with pure-PyTorch references.
 
 ``composite`` is volume-rendering compositing (forward and backward; :mod:`.reference` has the
-equations). Implementations, chosen by ``impl``:
+equations), with the density activation (ReLU) and the per-ray interval scale optionally fused in.
+It is differentiable in every input: densities, colours, intervals (which depend on a learned
+focal length through the ray's length), sample depths and the scale. Implementations, chosen by
+``impl``:
 
-- ``"cpp"``: C++ with OpenMP (``csrc/composite_cpu.cpp``), built on first use with
-  ``torch.utils.cpp_extension.load`` (ninja), with a visible message;
-- ``"cuda"``: ``csrc/composite_cuda.cu``, built only where ``nvcc`` and a CUDA device exist;
+- ``"cpp"``: C++ (``csrc/composite_cpu.cpp``, SIMD exponentials, torch's thread pool), built on
+  first use with ``torch.utils.cpp_extension.load`` (ninja), with a visible message;
+- ``"cuda"``: ``csrc/composite_cuda.cu``, built where a CUDA toolkit and a CUDA device exist;
 - ``"reference"``: :func:`reprobook.kernels.reference.composite` (autograd);
 - ``"auto"``: the kernel for the inputs' device if it builds, else the reference — and it says so
   once.
+
+Building lives in :mod:`.build`; timing in :mod:`.bench`; the GPU smoke check in
+:mod:`.gpu_smoke`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import sys
 import warnings
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from . import reference
+from .build import KernelBuildError, build_dir, load  # noqa: F401 - the package's API
 
-CSRC = Path(__file__).parent / "csrc"
 IMPLS = ("auto", "cpp", "cuda", "reference")
 
 
-class KernelBuildError(RuntimeError):
-    """A kernel that could not be compiled or loaded here."""
-
-
-def build_dir() -> Path:
-    """Where extensions are built: one folder per torch version and Python environment (the book's
-    environments each compile their own copy, so they never rebuild each other's)."""
-    root = os.environ.get("REPROBOOK_KERNEL_DIR")
-    env = hashlib.sha256(sys.prefix.encode()).hexdigest()[:8]
-    d = Path(root) if root else (Path.home() / ".cache" / "reprobook" / "torch_extensions"
-                                 / f"torch-{torch.__version__}-env-{env}")
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-@lru_cache(maxsize=None)
-def load(kind: str = "cpp", verbose: bool = False) -> Any:
-    """Build (first time) and import the ``kind`` ("cpp" or "cuda") extension."""
-    from torch.utils import cpp_extension
-
-    if kind == "cpp":
-        name, sources = "reprobook_composite_cpu", [CSRC / "composite_cpu.cpp"]
-        # -fno-math-errno lets GCC call glibc's vector exp (libmvec) in the simd loop
-        extra = {"extra_cflags": ["-O3", "-fopenmp", "-fno-math-errno"], "extra_ldflags": ["-fopenmp"]}
-    elif kind == "cuda":
-        if not torch.cuda.is_available() or shutil.which("nvcc") is None:
-            raise KernelBuildError("the CUDA kernel needs a CUDA device and nvcc")
-        name, sources = "reprobook_composite_cuda", [CSRC / "composite_cuda.cu"]
-        extra = {"extra_cuda_cflags": ["-O3"]}
-    else:
-        raise ValueError(f"unknown kernel kind {kind!r}; expected 'cpp' or 'cuda'")
-    d = build_dir() / name
-    d.mkdir(parents=True, exist_ok=True)
-    print(f"reprobook.kernels: building/loading the {kind} compositing kernel in {d} "
-          f"(first build takes about a minute)", file=sys.stderr, flush=True)
-    try:
-        return cpp_extension.load(name=name, sources=[str(s) for s in sources], build_directory=str(d),
-                                  verbose=verbose, **extra)
-    except Exception as e:  # compiler missing, ninja missing, a build error
-        raise KernelBuildError(f"building the {kind} compositing kernel failed: {e}") from e
+def _or_empty(g: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    return like.new_empty(0) if g is None else g.contiguous()
 
 
 class _Composite(torch.autograd.Function):
+    """Forward and backward through the extension ``ext``; the forward pass saves only the
+    inputs and the transmittance T_{i+1}."""
+
     @staticmethod
-    def forward(ctx, sigma, rgb, deltas, t, ext):  # type: ignore[override]
-        color, depth, acc, w, *extra = ext.forward(sigma, rgb, deltas, t)
-        ctx.save_for_backward(sigma, rgb, deltas, t, w, *extra)
-        ctx.ext = ext
+    def forward(ctx, sigma, rgb, deltas, t, scale, ext, relu, need_weights):  # type: ignore[override]
+        sc = sigma.new_empty(0) if scale is None else scale
+        color, depth, acc, w, T_next = ext.forward(sigma, rgb, deltas, t, sc, relu, need_weights)
+        ctx.save_for_backward(sigma, rgb, deltas, t, sc, T_next)
+        ctx.ext, ctx.relu, ctx.has_scale = ext, relu, scale is not None
+        ctx.set_materialize_grads(False)
+        if not need_weights:
+            ctx.mark_non_differentiable(w)
         return color, depth, acc, w
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g_color, g_depth, g_acc, g_w):  # type: ignore[override]
-        sigma, rgb, deltas, t, w, *extra = ctx.saved_tensors
-
-        def z(g, like):
-            return torch.zeros_like(like) if g is None else g.contiguous()
-        gw = sigma.new_empty(0) if g_w is None else g_w.contiguous()  # empty: weights unused
-        g_sigma, g_rgb = ctx.ext.backward(z(g_color, rgb[:, 0]), z(g_depth, sigma[:, 0]), z(g_acc, sigma[:, 0]),
-                                          gw, sigma, rgb, deltas, t, w, *extra)
-        return g_sigma, g_rgb, None, None, None
+        sigma, rgb, deltas, t, sc, T_next = ctx.saved_tensors
+        needs = list(ctx.needs_input_grad[:5])
+        needs[4] = needs[4] and ctx.has_scale
+        grads = ctx.ext.backward(_or_empty(g_color, sigma), _or_empty(g_depth, sigma),
+                                 _or_empty(g_acc, sigma), _or_empty(g_w, sigma),
+                                 sigma, rgb, deltas, t, sc, T_next, ctx.relu, needs)
+        out = [g if n else None for g, n in zip(grads, needs)]
+        return (*out, None, None, None)
 
 
 _WARNED: set[str] = set()
 
 
 def composite(sigma: torch.Tensor, rgb: torch.Tensor, deltas: torch.Tensor, t: torch.Tensor,
-              impl: str = "auto") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(colour [R, 3], depth [R], opacity [R], weights [R, S]); see :mod:`.reference`."""
+              impl: str = "auto", *, scale: torch.Tensor | None = None,
+              activation: str = "none", need_weights: bool = True
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(colour [R, 3], depth [R], opacity [R], weights [R, S] or None); see :mod:`.reference`.
+
+    ``activation="relu"``: ``sigma`` holds raw densities; ``scale`` [R]: each ray's intervals are
+    ``deltas * scale``; ``need_weights=False`` skips writing the weights (returns None for them).
+    """
     if impl not in IMPLS:
         raise ValueError(f"unknown implementation {impl!r}; expected one of {IMPLS}")
+    if activation not in reference.ACTIVATIONS:
+        raise ValueError(f"unknown density activation {activation!r}; "
+                         f"expected one of {reference.ACTIVATIONS}")
     if impl == "reference":
-        return reference.composite(sigma, rgb, deltas, t)
+        return _ref(sigma, rgb, deltas, t, scale, activation, need_weights)
     kind = impl if impl != "auto" else ("cuda" if sigma.is_cuda else "cpp")
     try:
         ext = load(kind)
@@ -111,7 +91,13 @@ def composite(sigma: torch.Tensor, rgb: torch.Tensor, deltas: torch.Tensor, t: t
         if kind not in _WARNED:
             _WARNED.add(kind)
             warnings.warn(f"{e}; using the PyTorch reference instead", RuntimeWarning, stacklevel=2)
-        return reference.composite(sigma, rgb, deltas, t)
-    args = [x.contiguous() for x in (sigma, rgb, deltas, t)]
-    return _Composite.apply(*args, ext)
+        return _ref(sigma, rgb, deltas, t, scale, activation, need_weights)
+    args: list[Any] = [x.contiguous() for x in (sigma, rgb, deltas, t)]
+    sc = None if scale is None else scale.contiguous()
+    color, depth, acc, w = _Composite.apply(*args, sc, ext, activation == "relu", need_weights)
+    return color, depth, acc, (w if need_weights else None)
 
+
+def _ref(sigma, rgb, deltas, t, scale, activation, need_weights):  # type: ignore[no-untyped-def]
+    color, depth, acc, w = reference.composite(sigma, rgb, deltas, t, scale, activation)
+    return color, depth, acc, (w if need_weights else None)
