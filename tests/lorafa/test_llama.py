@@ -46,3 +46,18 @@ def test_with_every_projection_adapted_o_proj_input_is_free():
     got = {m: L.peak_memory(two, m, 2, 16, r=4)["activation_bytes"] for m in ("lora", "lorafa")}
     without_o = tuple(t for t in L.LLAMA_TARGETS if t != "o_proj")
     assert got["lora"] - got["lorafa"] == L.lora_input_bytes(two, 2, 16, 4, without_o)
+
+
+def test_peft_autocast_keeps_fp32_copies_of_the_inputs():
+    """bf16 model: with peft's default autocast every adapted layer casts its input to fp32;
+    LoRA keeps that copy (4 bytes) for A's gradient instead of the shared bf16 input (2 bytes,
+    o_proj's free), and both keep X A in fp32 instead of bf16. Exact, per token and layer."""
+    b, s, r, d, f = 2, 16, 4, SMALL.hidden, SMALL.intermediate
+    two = L.LlamaShape("two layers", d, f, 2, 4, 200)
+    got = L.autocast_effect(two, b, s, r).set_index(["method", "autocast_adapter_dtype"])
+    act = got["activation_bytes"]
+    per_token_layer = {"lora": 4 * (6 * d + f) - 2 * (2 * d + f) + 2 * 7 * r, "lorafa": 2 * 7 * r}
+    for method, extra in per_token_layer.items():
+        assert act[(method, True)] - act[(method, False)] == b * s * two.layers * extra
+    table = L.autocast_table(got.reset_index())
+    assert table.loc["LoRA / LoRA-FA"].iloc[1] > table.loc["LoRA / LoRA-FA"].iloc[0]

@@ -99,3 +99,31 @@ def test_function_gradients_against_autograd():
     a = torch.randn(6, 3, dtype=torch.float64)
     b = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x_, b_: LoRAFAFunction.apply(x_, a, b_), (x, b))
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "lorafa", "head"])
+def test_training_memory_parts_are_the_tensors(method):
+    """Weights: every parameter once; gradients: one per trainable weight; AdamW: two moments
+    per trainable weight (plus a step counter per tensor); activations: the meter's count."""
+    base = tiny_bert(6, 32, 2, 64)
+    probe = batch(6, 2, 10)
+    m, opt_fn = prepare(copy.deepcopy(base), method, AdapterSpec(r=4, alpha=8), 1e-3)
+    n_all = sum(p.numel() for p in m.parameters())
+    trainable = [p for p in m.parameters() if p.requires_grad]
+    n_train = sum(p.numel() for p in trainable)
+    torch.manual_seed(0)
+    expected_act = M.measure_activation_bytes(m, probe)
+    torch.manual_seed(0)
+    mem = M.measure_training_memory(m, probe, opt_fn)
+    assert mem.parameters == 4 * n_all
+    assert mem.gradients == 4 * n_train
+    assert mem.optimizer == 8 * n_train + 4 * len(trainable)  # exp_avg, exp_avg_sq, step
+    assert mem.activations == expected_act
+    assert mem.total == sum(mem.as_dict()[k] for k in ("parameters", "gradients", "optimizer",
+                                                       "activations"))
+
+
+def test_tensor_bytes_counts_a_shared_storage_once():
+    t = torch.zeros(10, 4)
+    assert M.tensor_bytes([t, t[2:], t.view(40)]) == 160
+    assert M.tensor_bytes([t, torch.zeros(3, dtype=torch.bfloat16)]) == 166

@@ -90,8 +90,8 @@ def test_split_is_balanced_disjoint_and_checked():
 def test_shipped_tweets_and_model_load_offline():
     df = data.load_tweets()
     assert len(df) == 38_158
-    assert df["sentiment"].value_counts().to_dict() == {"negative": 16186, "neutral": 15018,
-                                                        "positive": 6954}
+    assert df["sentiment"].value_counts().to_dict() == data.TWEET_COUNTS == {
+        "negative": 16186, "neutral": 15018, "positive": 6954}
     tok, model = data.load_model(seed=0)
     _, again = data.load_model(seed=0)
     assert torch.equal(model.classifier.weight, again.classifier.weight)
@@ -99,13 +99,22 @@ def test_shipped_tweets_and_model_load_offline():
 
 
 def test_hub_model_and_glue_offline_give_clear_errors(monkeypatch):
+    import datasets
+    import huggingface_hub
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    # the libraries read the variables once, at import: without these the test waits on network
+    # time-outs (about 45 s) before failing the same way
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     with pytest.raises(DataError, match="'roberta-base' is neither in the local Hugging Face cache"):
         data.load_model(name="roberta-base")
     with pytest.raises(DataError, match="GLUE 'sst2' needs a download"):
         data.load_task("glue-sst2", 10, 10, 0)
     with pytest.raises(DataError, match="not one of the binary tasks"):
+        data.load_glue("mnli", 10, 10, 0)
+    with pytest.raises(DataError, match="unknown dataset 'glue-mnli'"):
         data.load_task("glue-mnli", 10, 10, 0)
     with pytest.raises(DataError, match="unknown dataset"):
         data.load_task("imdb", 10, 10, 0)
@@ -119,3 +128,40 @@ def test_pair_rows_are_tokenised_as_pairs():
     batch = TweetData(tok, df, 4, 32, 0).collate(TweetData.rows(df))
     assert batch["labels"].tolist() == [1]
     assert int((batch["input_ids"][0] == tok.sep_token_id).sum()) == 2  # [CLS] a [SEP] b [SEP]
+
+
+def test_head_only_control_trains_only_the_classifier():
+    model, opt_fn = prepare(tiny_bert(7, 32, 2, 64), "head", AdapterSpec(), 1e-2)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"classifier.weight", "classifier.bias"}
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    train_steps(model, opt_fn(model), batch(7, 4, 12), steps=3)
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n]) == (n not in trainable), n
+    with pytest.raises(ValueError, match="nothing would be trained"):
+        prepare(tiny_bert(7, 32, 2, 64), "head", AdapterSpec(head=("no_such_head",)), 1e-2)
+
+
+def test_evaluate_returns_per_example_correctness_in_test_order():
+    from reprobook.lorafa.train import TweetData, evaluate
+
+    tok, model = data.load_model(seed=0)
+    test = pd.DataFrame({"text": ["so happy today!!", "awful", "I hate mondays, really",
+                                  "great game", "meh", "love it"], "label": [1, 0, 0, 1, 0, 1]})
+    d = TweetData(tok, test, 4, 32, 0)
+    got = evaluate(model, d, test, batch_size=4)
+    with torch.no_grad():
+        enc = d.collate(TweetData.rows(test))
+        enc.pop("labels")
+        pred = model(**enc).logits.argmax(-1).numpy()
+    assert got["correct"].tolist() == (pred == test["label"].to_numpy()).astype(int).tolist()
+    assert got["accuracy"] == pytest.approx(got["correct"].mean())
+
+
+def test_finetune_rejects_unknown_variants():
+    from reprobook.lorafa.experiments import finetune
+    from reprobook.lorafa.train import RunConfig
+
+    with pytest.raises(ValueError, match=r"unknown fine-tuning variant\(s\) \['lorafa-3r'\]"):
+        finetune(["lora", "lorafa-3r"], [0], AdapterSpec(), RunConfig(), pd.DataFrame(),
+                 pd.DataFrame())

