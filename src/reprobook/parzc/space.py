@@ -9,8 +9,8 @@ A cell is a DAG on 4 nodes: node 0 is the cell input, node 3 its output, and eve
 Six edges with five operations give 5^6 = 15,625 cells. Many compute the same function: an
 edge from a node that is always zero adds nothing, ``skip_connect`` merges its input's terms
 into the sum, and a node that does not reach the output is dead. Two cells are *isomorphic*
-here when their output nodes expand to the same multiset of terms (NAS-Bench-201's
-``to_unique_str(consider_zero=True)`` idea); this leaves 6,466 unique cells. 341 cells have no
+here when NAS-Bench-201's ``to_unique_str(consider_zero=True)`` gives them the same string
+(:func:`canonical`); this leaves 6,466 unique cells. 341 cells have no
 path from input to output through non-``none`` edges (their output is identically zero).
 
 Encoding: a cell is a tuple of 6 op indices in the order of :data:`EDGES`, the order of
@@ -104,31 +104,49 @@ def all_cells() -> list[Cell]:
     return [tuple(c) for c in itertools.product(range(len(OPS)), repeat=len(EDGES))]
 
 
-def _terms(cell: Cell) -> list[tuple[str, ...] | None]:
-    """Each node's value as a sorted multiset of term strings (``None`` = identically zero)."""
-    nodes: list[tuple[str, ...] | None] = [("x",)]
+def _node_strings(cell: Cell) -> list[str]:
+    """NAS-Bench-201's ``to_unique_str(consider_zero=True)`` for every node: ``"#"`` marks a
+    zero term, ``skip_connect`` passes its input's string through, other ops wrap it as
+    ``(input)@op``; each node joins its sorted terms with ``+``."""
+    nodes = ["0"]
     k = 0
     for j in range(1, N_NODES):
-        terms: list[str] = []
+        terms = []
         for i in range(j):
             op = OPS[cell[k]]
             k += 1
-            src = nodes[i]
-            if op == "none" or src is None:
-                continue  # zero edge, or an op applied to zero (conv, BN at init, pool: zero)
-            if op == "skip_connect":
-                terms.extend(src)  # identity: its input's terms join this sum
+            if op == "none" or nodes[i] == "#":
+                terms.append("#")
+            elif op == "skip_connect":
+                terms.append(nodes[i])
             else:
-                terms.append(f"{op}({'+'.join(src)})")
-        nodes.append(tuple(sorted(terms)) if terms else None)
+                terms.append(f"({nodes[i]})@{op}")
+        nodes.append("+".join(sorted(terms)))
     return nodes
 
 
 def canonical(cell: Sequence[int]) -> str:
-    """A string that two cells share exactly when they compute the same function (with
-    corresponding weights): the output node's sorted multiset of terms, ``"0"`` if zero."""
-    out = _terms(validate(cell))[-1]
-    return "0" if out is None else "+".join(out)
+    """The isomorphism key of NAS-Bench-201 (``to_unique_str(consider_zero=True)``): two cells
+    with the same key compute the same function when corresponding edges share weights (at
+    initialisation, where an op applied to a zero input outputs zero). It is conservative (it
+    does not merge every algebraic equivalence), and it is the definition behind the 6,466."""
+    return _node_strings(validate(cell))[-1]
+
+
+def edge_terms(cell: Sequence[int]) -> list[str | None]:
+    """Per edge, the term it contributes to its target node (``None`` for a zero term)."""
+    c = validate(cell)
+    nodes = _node_strings(c)
+    out: list[str | None] = []
+    for k, (j, i) in enumerate(EDGES):
+        op = OPS[c[k]]
+        if op == "none" or nodes[i] == "#":
+            out.append(None)
+        elif op == "skip_connect":
+            out.append(nodes[i])
+        else:
+            out.append(f"({nodes[i]})@{op}")
+    return out
 
 
 def has_path(cell: Sequence[int]) -> bool:
