@@ -186,3 +186,32 @@ def test_every_test_folder_is_a_package():
                if d.is_dir() and d.name != "__pycache__" and any(d.glob("test_*.py"))
                and not (d / "__init__.py").exists()]
     assert not missing, f"test folders without __init__.py: {missing}"
+
+
+def _displays_a_value(source: str) -> bool:
+    """Whether a cell's last statement shows a value (Jupyter's execute_result)."""
+    import ast
+
+    body = ast.parse(source).body
+    if not body or not isinstance(body[-1], ast.Expr) or source.rstrip().endswith(";"):
+        return False
+    value = body[-1].value
+    if isinstance(value, ast.Call):
+        func = value.func
+        if isinstance(func, ast.Name) and func.id == "print":
+            return False
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+                and func.value.id == "run":
+            return False
+    return True
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO)))
+def test_figure_cells_show_only_their_figure(path: Path):
+    """A cell with a MyST-NB figure name must not also show a value: the name would then label
+    two outputs and the book's build fails on a duplicate target."""
+    nb = nbformat.read(path, as_version=4)
+    bad = [c.metadata["mystnb"]["figure"].get("name") for c in nb.cells
+           if c.cell_type == "code" and c.metadata.get("mystnb", {}).get("figure")
+           and _displays_a_value(c.source)]
+    assert not bad, f"figure cells that also show a value (end them with ';'): {bad}"
