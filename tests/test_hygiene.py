@@ -200,9 +200,6 @@ def _displays_a_value(source: str) -> bool:
         func = value.func
         if isinstance(func, ast.Name) and func.id == "print":
             return False
-        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
-                and func.value.id == "run":
-            return False
     return True
 
 
