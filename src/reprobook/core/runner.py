@@ -55,6 +55,14 @@ from .profiles import Budget, Profile, load_profile, resolve
 from .progress import PROGRESS_FILE_ENV, Progress
 from .venvs import load_environments
 
+# OpenMP threads spin while they wait for work; GNU OpenMP spins 300,000 times by default (more with
+# OMP_WAIT_POLICY=active). On a busy 2-core machine a spinning thread holds the core its partner
+# needs: a 2-thread chapter slowed 8x (lorafa/02 from 77 s to past its 600 s hang guard beside
+# `make test`). Spinning 20,000 times, then sleeping, kept a quiet run's speed and cut the busy
+# slowdown 2-3x in a micro-benchmark (2026-12-03). Numerics do not depend on it.
+OPENMP_WAIT = {"GOMP_SPINCOUNT": "20000"}
+
+
 HEARTBEAT_S = 60.0
 
 
@@ -214,6 +222,9 @@ def execute_notebook(src: Path, out: Path, params: dict[str, Any], kernel: str,
     env.update({"REPROBOOK_UNDER_RUNNER": "1", "PYTHONHASHSEED": "0", "REPROBOOK_ROOT": str(root),
                 "REPROBOOK_RUNS_DIR": str(runs_root()), PROGRESS_FILE_ENV: str(progress_file),
                 "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"})
+    for key, value in OPENMP_WAIT.items():  # unless the user chose a policy
+        if "OMP_WAIT_POLICY" not in env:
+            env.setdefault(key, value)
     if threads is not None:  # the chapter's fixed thread count (chapter.yaml `cores`)
         env.update({"REPROBOOK_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
                     "MKL_NUM_THREADS": str(threads)})
