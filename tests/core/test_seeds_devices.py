@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from reprobook.core import devices
 from reprobook.core.devices import pick
 from reprobook.core.seeds import derive_seed, seed_everything
 
@@ -38,9 +39,15 @@ def test_derive_seed_is_stable_and_distinct():
     assert derive_seed(1, "client", 3) != derive_seed(0, "client", 3)
 
 
-def test_pick_cpu_and_auto():
-    c = pick("cpu")
+def test_pick_cpu_and_auto(monkeypatch):
+    c = pick("cpu", "32-true")
     assert c.device == "cpu" and c.precision == "32-true" and not c.is_cuda
+    # "auto" on a CPU: bf16 autocast only where bf16 matrix products are native
+    for native, expected in ((True, "bf16-mixed"), (False, "32-true")):
+        monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda n=native: n)
+        assert pick("cpu").precision == expected
+    monkeypatch.undo()
+    assert pick("cpu").precision == ("bf16-mixed" if devices.cpu_has_native_bf16() else "32-true")
     auto = pick("auto")
     assert auto.device == ("cuda:0" if torch.cuda.is_available() else "cpu")
 
